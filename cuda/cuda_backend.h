@@ -1,0 +1,58 @@
+/// @file cuda_backend.h
+/// @brief Host API of the CUDA kernels: lattice transforms on device arrays and the sgd solver.
+///
+/// Pure C++ header: no CUDA and no LibTorch headers are needed to include it. Device pointers are
+/// raw pointers to device memory; streams are passed as `Stream` (the same type as cudaStream_t).
+/// Every call checks its CUDA calls and kernel launches and throws std::runtime_error naming the
+/// call, file:line and host on failure. In builds without CUDA, only device_count() exists and
+/// returns 0.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+struct CUstream_st;
+
+namespace harsanyi {
+struct SgdOptions;
+template <class T> struct AndOrBatch;
+class Progress;
+}  // namespace harsanyi
+
+namespace harsanyi::cuda {
+
+using Stream = CUstream_st*;  ///< identical to cudaStream_t
+
+/// @brief Number of usable CUDA devices; 0 when the build has no CUDA, no driver is installed
+/// (cudaErrorInsufficientDriver) or no device is present. `reason` (if given) receives a one-line
+/// explanation when the count is 0.
+int device_count(std::string* reason = nullptr);
+
+/// @brief Name and memory of device 0 ("NVIDIA H100 80GB HBM3, 79.1 GiB"), or "" without one.
+std::string device_description();
+
+/// @brief Free bytes of device memory on the current device.
+std::size_t device_free_bytes();
+
+/// Which butterfly: the same four operations as the CPU kernels in src/lattice_transforms.h.
+enum class LatticeOp { Moebius, MoebiusTranspose, Zeta, ZetaTranspose };
+
+/// @brief In-place transform of `samples` rows of 2^n elements in device memory.
+template <class T>
+void lattice_transform(LatticeOp op, T* d_data, int n, std::size_t samples, Stream stream);
+/// @brief In-place OR transform (DESIGN §2) on device rows.
+template <class T> void or_transform(T* d_data, int n, std::size_t samples, Stream stream);
+/// @brief In-place transpose of the OR transform on device rows.
+template <class T> void or_transform_transpose(T* d_data, int n, std::size_t samples, Stream stream);
+
+/// @brief The sgd protocol of DESIGN §2.1 on the GPU for a batch of samples held on the host:
+/// copies v in, iterates on the device, copies I_and, I_or, p, q, loss and trace back into `out`.
+/// Same semantics as harsanyi::fit_and_or_sgd_batch.
+template <class T>
+void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const SgdOptions& opt,
+                          AndOrBatch<T>& out, Progress* progress = nullptr);
+
+/// Device bytes the GPU sgd fit needs per sample.
+std::size_t sgd_device_bytes_per_sample(int n, std::size_t element_size);
+
+}  // namespace harsanyi::cuda

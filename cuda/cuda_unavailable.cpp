@@ -1,0 +1,42 @@
+// The host API of cuda_backend.h for builds without nvcc: no device is ever usable, so callers
+// take the CPU path; the device functions throw if called anyway.
+#include <stdexcept>
+
+#include "cuda_backend.h"
+
+namespace harsanyi::cuda {
+namespace {
+[[noreturn]] void unavailable() {
+  throw std::runtime_error("this harsanyi was built without CUDA (nvcc was not found at build "
+                           "time); rebuild on a machine with the CUDA toolkit");
+}
+}  // namespace
+
+int device_count(std::string* reason) {
+  if (reason) *reason = "built without CUDA";
+  return 0;
+}
+std::string device_description() { return ""; }
+std::size_t device_free_bytes() { return 0; }
+std::size_t sgd_device_bytes_per_sample(int, std::size_t) { unavailable(); }
+
+template <class T> void lattice_transform(LatticeOp, T*, int, std::size_t, Stream) { unavailable(); }
+template <class T> void or_transform(T*, int, std::size_t, Stream) { unavailable(); }
+template <class T> void or_transform_transpose(T*, int, std::size_t, Stream) { unavailable(); }
+template <class T>
+void fit_and_or_sgd_batch(const T*, std::size_t, int, const SgdOptions&, AndOrBatch<T>&,
+                          Progress*) {
+  unavailable();
+}
+
+#define HARSANYI_INSTANTIATE(T)                                                             \
+  template void lattice_transform<T>(LatticeOp, T*, int, std::size_t, Stream);              \
+  template void or_transform<T>(T*, int, std::size_t, Stream);                              \
+  template void or_transform_transpose<T>(T*, int, std::size_t, Stream);                    \
+  template void fit_and_or_sgd_batch<T>(const T*, std::size_t, int, const SgdOptions&,      \
+                                        AndOrBatch<T>&, Progress*);
+HARSANYI_INSTANTIATE(float)
+HARSANYI_INSTANTIATE(double)
+#undef HARSANYI_INSTANTIATE
+
+}  // namespace harsanyi::cuda

@@ -1,0 +1,342 @@
+// harsanyi extract: read /values, fit, compute metrics, write the DESIGN §5 values-file outputs.
+#include "extraction.h"
+
+#include <omp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <algorithm>
+#include <filesystem>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "cuda_backend.h"
+#include "h5_wrappers.h"
+#include "harsanyi_config.h"
+#include "lattice_transforms.h"
+#include "progress.h"
+#include "system_memory.h"
+
+namespace harsanyi {
+namespace fs = std::filesystem;
+
+std::string extract_config_text(const ExtractOptions& o) {
+  std::string s;
+  s += "[extract]\n";
+  s += fmt::format("values = \"{}\"\nout = \"{}\"\n", o.values_path, o.out_path);
+  s += fmt::format("mode = \"{}\"\nsolver = \"{}\"\ndtype = \"{}\"\ndevice = \"{}\"\n", o.mode,
+                   o.solver, o.dtype, o.device);
+  s += fmt::format("iters = {}\nlr = {:.17g}\nmomentum = {:.17g}\nqthres = {:.17g}\n", o.sgd.iters,
+                   o.sgd.lr, o.sgd.momentum, o.sgd.qthres);
+  s += fmt::format("trace_every = {}\ntau_rel = {:.17g}\ntau_ref = \"{}\"\nfold = {}\n",
+                   o.sgd.trace_every, o.tau_rel, to_string(o.tau_ref), o.fold ? "true" : "false");
+  s += fmt::format("batch = {}\nthreads = {}\n", o.batch, o.threads);
+  return s;
+}
+
+namespace {
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// Shape checks on the input values; returns n.
+int check_values_shape(const h5::File& in, std::size_t& samples) {
+  if (!in.exists("/values"))
+    throw UserError(in.path() + ": no dataset /values (expected /values [samples, 2^n] of "
+                                "float32 or float64)");
+  const h5::DatasetInfo info = in.info("/values");
+  if (info.dims.size() != 2)
+    throw UserError(fmt::format("{}: /values has {} dimensions; expected 2 ([samples, 2^n])",
+                                in.path(), info.dims.size()));
+  if (info.type_class != H5T_FLOAT)
+    throw UserError(in.path() + ": /values is not floating point; expected float32 or float64");
+  samples = info.dims[0];
+  const std::uint64_t len = info.dims[1];
+  if (samples == 0) throw UserError(in.path() + ": /values holds no samples");
+  if (len == 0 || (len & (len - 1)) != 0)
+    throw UserError(fmt::format("{}: /values rows have length {}, which is not a power of two "
+                                "(one value per subset of n players: 2^n)",
+                                in.path(), len));
+  const int n = __builtin_ctzll(len);
+  if (n > kMaxPlayers)
+    throw UserError(fmt::format("{}: n = {} players is above the supported maximum {}", in.path(),
+                                n, kMaxPlayers));
+  return n;
+}
+
+template <class T> void check_finite(const T* v, std::size_t len, std::size_t sample,
+                                     const std::string& path) {
+  for (std::size_t i = 0; i < len; ++i)
+    if (!std::isfinite(v[i]))
+      throw UserError(fmt::format(
+          "{}: /values[{}, {}] is {} (sample {}, subset {}): the model produced a non-finite "
+          "output; fix the values (e.g. a smaller learning rate in training, or an output "
+          "function that avoids log(0)) and rerun",
+          path, sample, i, std::isnan(v[i]) ? "NaN" : "Inf", sample, i));
+}
+
+bool use_cuda(const std::string& device, std::string& note) {
+  if (device == "cpu") return false;
+  std::string reason;
+  const int count = cuda::device_count(&reason);
+  if (device == "cuda" && count == 0)
+    throw UserError("--device cuda: no usable GPU (" + reason + ")");
+  if (count == 0) {
+    note = "no GPU (" + reason + "): using the CPU kernels";
+    return false;
+  }
+  note = "using GPU " + cuda::device_description();
+  return true;
+}
+
+class OutputFile {
+ public:
+  // Creates OUT.part; the destructor removes it unless commit() renamed it to OUT.
+  OutputFile(const std::string& out, bool force) : final_(out), temp_(out + ".part") {
+    if (fs::exists(final_) && !force)
+      throw UserError(final_ + ": output file exists; pass --force to overwrite it");
+    const fs::path parent = fs::absolute(final_).parent_path();
+    if (!fs::is_directory(parent))
+      throw UserError(final_ + ": output directory " + parent.string() + " does not exist");
+    file_ = std::make_unique<h5::File>(h5::File::create(temp_));
+  }
+  ~OutputFile() {
+    if (file_) {
+      file_.reset();
+      std::error_code ec;
+      fs::remove(temp_, ec);
+    }
+  }
+  h5::File& operator*() { return *file_; }
+  h5::File* operator->() { return file_.get(); }
+  void commit() {
+    file_->set_attribute("complete", std::int64_t{1});
+    file_->close();
+    file_.reset();
+    fs::rename(temp_, final_);
+  }
+
+ private:
+  std::string final_, temp_;
+  std::unique_ptr<h5::File> file_;
+};
+
+template <class T>
+ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int n,
+                             std::size_t samples) {
+  const std::uint64_t len = subset_count(n);
+  const bool and_or = opt.mode == "and-or";
+  const int tl = and_or ? trace_length(opt.sgd.iters, opt.sgd.trace_every) : 0;
+  const int threads = omp_get_max_threads();
+
+  std::string device_note;
+  const bool gpu = and_or && use_cuda(opt.device, device_note);
+  if (!device_note.empty() && opt.progress) std::fprintf(stderr, "extract: %s\n", device_note.c_str());
+
+  // Memory: refuse before allocating when one sample will not fit.
+  const std::size_t per_sample = sgd_bytes_per_sample(n, sizeof(T)) + len * sizeof(T);
+  const std::size_t avail = available_memory_bytes();
+  if (per_sample > avail)
+    throw UserError(fmt::format(
+        "n = {} needs {} of memory per sample ({} arrays of 2^{} {} values), but only {} is "
+        "available; use --dtype f32, fewer players, or a node with more memory",
+        n, format_bytes(static_cast<double>(per_sample)), per_sample / (len * sizeof(T)), n,
+        sizeof(T) == 8 ? "f64" : "f32", format_bytes(static_cast<double>(avail))));
+  if (gpu) {
+    const std::size_t dev = cuda::sgd_device_bytes_per_sample(n, sizeof(T));
+    const std::size_t free = cuda::device_free_bytes();
+    if (dev > free)
+      throw UserError(fmt::format("n = {} needs {} of GPU memory per sample, only {} free; use "
+                                  "--device cpu or --dtype f32",
+                                  n, format_bytes(static_cast<double>(dev)),
+                                  format_bytes(static_cast<double>(free))));
+  }
+  std::size_t batch = opt.batch;
+  if (batch == 0) {
+    const std::size_t by_memory = std::max<std::size_t>(1, avail / 2 / per_sample);
+    const std::size_t want = gpu ? 1024 : static_cast<std::size_t>(4 * threads);
+    batch = std::min(samples, std::min(by_memory, want));
+    if (gpu)
+      batch = std::min(batch, std::max<std::size_t>(1, cuda::device_free_bytes() / 2 /
+                                                           cuda::sgd_device_bytes_per_sample(n, sizeof(T))));
+  }
+  batch = std::min(batch, samples);
+
+  OutputFile out(opt.out_path, opt.force);
+  const hsize_t S = samples, L = len, K = static_cast<hsize_t>(n) + 1;
+  const hsize_t chunk_rows = std::max<hsize_t>(1, (hsize_t{1} << 20) / L);
+  out->create_dataset("/interactions/and", h5::Dtype::F64, {S, L}, chunk_rows);
+  if (and_or) {
+    out->create_dataset("/interactions/or", h5::Dtype::F64, {S, L}, chunk_rows);
+    out->create_dataset("/extraction/p", h5::Dtype::F64, {S, L}, chunk_rows);
+    out->create_dataset("/extraction/q", h5::Dtype::F64, {S, L}, chunk_rows);
+    if (tl > 0) out->create_dataset("/extraction/loss_trace", h5::Dtype::F64, {S, hsize_t(tl)});
+  }
+  out->create_dataset("/extraction/loss", h5::Dtype::F64, {S});
+  out->create_dataset("/extraction/threshold", h5::Dtype::F64, {S});
+  out->create_dataset("/attribution/shapley", h5::Dtype::F64, {S, hsize_t(n)});
+  const char* kinds[] = {"and", "or"};
+  for (int k = 0; k < (and_or ? 2 : 1); ++k) {
+    out->create_dataset(fmt::format("/orders/{}_pos", kinds[k]), h5::Dtype::F64, {S, K});
+    out->create_dataset(fmt::format("/orders/{}_neg", kinds[k]), h5::Dtype::F64, {S, K});
+    out->create_dataset(fmt::format("/orders/{}_count", kinds[k]), h5::Dtype::I32, {S, K});
+  }
+
+  // Root attributes (DESIGN §5).
+  std::string output_fn = "unknown (computed outside harsanyi)", baseline = output_fn;
+  if (in.has_attribute("output_fn")) output_fn = in.string_attribute("output_fn");
+  if (in.has_attribute("baseline")) baseline = in.string_attribute("baseline");
+  out->set_attribute("schema", std::string("harsanyi/1"));
+  out->set_attribute("kind", std::string("extraction"));
+  out->set_attribute("tool_version", std::string(HARSANYI_VERSION));
+  out->set_attribute("git_sha", std::string(HARSANYI_GIT_SHA));
+  out->set_attribute("created_utc", utc_now());
+  out->set_attribute("config", extract_config_text(opt));
+  out->set_attribute("n_players", std::int64_t{n});
+  out->set_attribute("subset_index", std::string("bit i = player i"));
+  out->set_attribute("output_fn", output_fn);
+  out->set_attribute("baseline", baseline);
+  out->set_attribute("input_file", opt.values_path);
+  out->set_attribute("mode", opt.mode);
+  out->set_attribute("solver", and_or ? opt.solver : std::string("none (plain Harsanyi)"));
+  out->set_attribute("solver_iters", std::int64_t{opt.sgd.iters});
+  out->set_attribute("solver_lr", opt.sgd.lr);
+  out->set_attribute("solver_lr_schedule", std::string("logspace(log10(lr), log10(lr)-1, iters)"));
+  out->set_attribute("solver_momentum", opt.sgd.momentum);
+  out->set_attribute("solver_qthres", opt.sgd.qthres);
+  out->set_attribute("trace_every", std::int64_t{opt.sgd.trace_every});
+  out->set_attribute("dtype", opt.dtype);
+  out->set_attribute("tau_rel", opt.tau_rel);
+  out->set_attribute("tau_reference", std::string(to_string(opt.tau_ref)));
+  out->set_attribute("or_folding",
+                     std::string(and_or && opt.fold
+                                     ? "folded: OR terms of order <= 1 added to AND, zero in OR"
+                                     : "raw"));
+  out->set_attribute("device", std::string(gpu ? "cuda" : "cpu"));
+  out->set_attribute("mpi_ranks", std::int64_t{1});
+
+  const std::uint64_t work = and_or ? static_cast<std::uint64_t>(samples) * opt.sgd.iters : samples;
+  Progress progress("extract", work, and_or ? "it" : "samples", opt.progress);
+  const auto t0 = std::chrono::steady_clock::now();
+
+  std::vector<T> values(batch * len), shap_div(len);
+  std::vector<double> loss(batch), thresholds(batch), shapley(batch * n);
+  std::vector<double> pos[2], neg[2];
+  std::vector<std::int32_t> count[2];
+  for (int k = 0; k < 2; ++k) {
+    pos[k].resize(batch * K);
+    neg[k].resize(batch * K);
+    count[k].resize(batch * K);
+  }
+  AndOrBatch<T> fit;
+  for (std::size_t s0 = 0; s0 < samples; s0 += batch) {
+    const std::size_t b = std::min(batch, samples - s0);
+    in.read_rows<T>("/values", s0, b, values.data());
+    for (std::size_t s = 0; s < b; ++s) check_finite(values.data() + s * len, len, s0 + s, in.path());
+
+    if (and_or) {
+      if (gpu)
+        cuda::fit_and_or_sgd_batch(values.data(), b, n, opt.sgd, fit, &progress);
+      else
+        fit_and_or_sgd_batch(values.data(), b, n, opt.sgd, fit, &progress);
+    } else {
+      fit.and_.assign(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(b * len));
+      moebius_transform(fit.and_.data(), n, b);
+      fit.loss.assign(b, 0.0);
+      for (std::size_t s = 0; s < b; ++s) fit.loss[s] = sum_abs(fit.and_.data() + s * len, len);
+    }
+
+    for (std::size_t s = 0; s < b; ++s) {
+      if (!std::isfinite(fit.loss[s]))
+        throw UserError(fmt::format("the solver diverged on sample {} (loss {}); lower --lr",
+                                    s0 + s, fit.loss[s]));
+      T* a = fit.and_.data() + s * len;
+      T* o = and_or ? fit.or_.data() + s * len : nullptr;
+      if (o && opt.fold) fold_low_orders(a, o, n);
+      const T* v = values.data() + s * len;
+      thresholds[s] = salient_threshold(a, o, v, n, opt.tau_rel, opt.tau_ref);
+      order_strength(a, n, thresholds[s], &pos[0][s * K], &neg[0][s * K], &count[0][s * K]);
+      if (o) order_strength(o, n, thresholds[s], &pos[1][s * K], &neg[1][s * K], &count[1][s * K]);
+      std::copy(v, v + len, shap_div.begin());
+      moebius_transform(shap_div.data(), n);
+      shapley_from_dividends(shap_div.data(), n, &shapley[s * n]);
+    }
+
+    out->write_rows("/interactions/and", s0, b, fit.and_.data());
+    if (and_or) {
+      out->write_rows("/interactions/or", s0, b, fit.or_.data());
+      out->write_rows("/extraction/p", s0, b, fit.p.data());
+      out->write_rows("/extraction/q", s0, b, fit.q.data());
+      if (tl > 0) out->write_rows("/extraction/loss_trace", s0, b, fit.trace.data());
+    }
+    out->write_rows("/extraction/loss", s0, b, fit.loss.data());
+    out->write_rows("/extraction/threshold", s0, b, thresholds.data());
+    out->write_rows("/attribution/shapley", s0, b, shapley.data());
+    for (int k = 0; k < (and_or ? 2 : 1); ++k) {
+      out->write_rows(fmt::format("/orders/{}_pos", kinds[k]), s0, b, pos[k].data());
+      out->write_rows(fmt::format("/orders/{}_neg", kinds[k]), s0, b, neg[k].data());
+      out->write_rows(fmt::format("/orders/{}_count", kinds[k]), s0, b, count[k].data());
+    }
+    if (!and_or) progress.advance(b);
+  }
+  progress.finish();
+  ExtractSummary summary;
+  summary.n = n;
+  summary.samples = samples;
+  summary.batch = batch;
+  summary.device = gpu ? "cuda" : "cpu";
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out->set_attribute("elapsed_s", summary.seconds);
+  out.commit();
+  return summary;
+}
+
+}  // namespace
+
+ExtractSummary run_extract(const ExtractOptions& opt) {
+  if (opt.mode != "and" && opt.mode != "and-or")
+    throw UserError("--mode must be 'and' or 'and-or', not '" + opt.mode + "'");
+  if (opt.solver != "sgd")
+    throw UserError("--solver '" + opt.solver + "' is not available (this build has: sgd)");
+  if (opt.dtype != "f32" && opt.dtype != "f64")
+    throw UserError("--dtype must be f32 or f64, not '" + opt.dtype + "'");
+  if (opt.device != "auto" && opt.device != "cpu" && opt.device != "cuda")
+    throw UserError("--device must be auto, cpu or cuda, not '" + opt.device + "'");
+  if (opt.sgd.iters < 1) throw UserError("--iters must be at least 1");
+  if (!(opt.sgd.lr > 0)) throw UserError("--lr must be positive");
+  if (!(opt.sgd.qthres >= 0)) throw UserError("--qthres must be >= 0");
+  if (!(opt.tau_rel >= 0)) throw UserError("--tau-rel must be >= 0");
+  if (opt.sgd.trace_every < 0) throw UserError("--trace-every must be >= 0");
+  if (opt.out_path.empty()) throw UserError("--out is required");
+  if (opt.threads > 0) omp_set_num_threads(opt.threads);
+
+  h5::File in = [&] {
+    try {
+      return h5::File::open_read(opt.values_path);
+    } catch (const h5::H5Error& e) {
+      throw UserError(e.what());
+    }
+  }();
+  if (fs::exists(opt.out_path) && !opt.force)
+    throw UserError(opt.out_path + ": output file exists; pass --force to overwrite it");
+  if (fs::exists(opt.out_path) && fs::equivalent(opt.out_path, opt.values_path))
+    throw UserError("--out is the input file; choose another output path");
+  std::size_t samples = 0;
+  const int n = check_values_shape(in, samples);
+  try {
+    return opt.dtype == "f32" ? extract_typed<float>(opt, in, n, samples)
+                              : extract_typed<double>(opt, in, n, samples);
+  } catch (const h5::H5Error& e) {
+    throw UserError(e.what());
+  }
+}
+
+}  // namespace harsanyi

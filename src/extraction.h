@@ -1,0 +1,54 @@
+/// @file extraction.h
+/// @brief `harsanyi extract`: interactions of externally computed values v(x_S) (DESIGN §5).
+#pragma once
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+#include "interaction_metrics.h"
+#include "sgd_solver.h"
+
+namespace harsanyi {
+
+/// A problem with the user's input or request: printed as one line, exit code 2.
+class UserError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// @brief Every option of an extraction (the resolved config stored in the output file).
+struct ExtractOptions {
+  std::string values_path;
+  std::string out_path;
+  std::string mode = "and-or";  ///< "and" (plain Harsanyi of v) or "and-or" (decomposition)
+  std::string solver = "sgd";
+  SgdOptions sgd;
+  double tau_rel = 0.05;
+  ThresholdReference tau_ref = ThresholdReference::MaxInteraction;
+  std::string dtype = "f64";  ///< precision of the computation: f32 | f64
+  bool fold = true;           ///< fold OR terms of order <= 1 into AND (the lab's convention)
+  bool force = false;         ///< overwrite an existing output file
+  std::size_t batch = 0;      ///< samples per batch (0: chosen from memory and threads)
+  std::string device = "auto";  ///< auto | cpu | cuda
+  int threads = 0;            ///< OpenMP threads (0: OpenMP's default)
+  bool progress = true;
+};
+
+/// What an extraction did (for the console summary and the benchmarks).
+struct ExtractSummary {
+  int n = 0;
+  std::size_t samples = 0;
+  std::size_t batch = 0;
+  std::string device;
+  double seconds = 0.0;
+};
+
+/// The resolved options as TOML text (stored as the `config` root attribute).
+std::string extract_config_text(const ExtractOptions& opt);
+
+/// @brief Runs an extraction. Writes OUT atomically: to OUT.part first, renamed on success,
+/// removed on failure. Throws UserError for bad input, other exceptions for system failures.
+ExtractSummary run_extract(const ExtractOptions& opt);
+
+}  // namespace harsanyi

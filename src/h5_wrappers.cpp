@@ -1,0 +1,300 @@
+#include "h5_wrappers.h"
+
+#include <sys/stat.h>
+
+#include <mutex>
+
+#include <fmt/format.h>
+
+namespace harsanyi::h5 {
+namespace {
+
+// Collects the current HDF5 error stack, innermost description last.
+std::string error_stack_text() {
+  std::string text;
+  auto walker = [](unsigned, const H5E_error2_t* err, void* data) -> herr_t {
+    auto* out = static_cast<std::string*>(data);
+    if (err->desc && *err->desc) {
+      if (!out->empty()) *out += "; ";
+      *out += fmt::format("{}() {}", err->func_name ? err->func_name : "?", err->desc);
+    }
+    return 0;
+  };
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walker, &text);
+  H5Eclear2(H5E_DEFAULT);
+  return text;
+}
+
+[[noreturn]] void fail(const std::string& what) {
+  const std::string stack = error_stack_text();
+  throw H5Error(stack.empty() ? what : what + " [HDF5: " + stack + "]");
+}
+
+hid_t check_id(hid_t id, const std::string& what) {
+  if (id < 0) fail(what);
+  return id;
+}
+
+void check(herr_t status, const std::string& what) {
+  if (status < 0) fail(what);
+}
+
+// Creates the groups above `name` ("/a/b/c" creates /a and /a/b).
+void make_parents(hid_t file, const std::string& name) {
+  std::size_t pos = 1;
+  while ((pos = name.find('/', pos)) != std::string::npos) {
+    const std::string group = name.substr(0, pos);
+    if (H5Lexists(file, group.c_str(), H5P_DEFAULT) <= 0) {
+      Handle g(check_id(H5Gcreate2(file, group.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                        "create group " + group),
+               H5Gclose);
+    }
+    ++pos;
+  }
+}
+
+Handle open_dataset(hid_t file, const std::string& path, const std::string& name) {
+  return Handle(check_id(H5Dopen2(file, name.c_str(), H5P_DEFAULT),
+                         fmt::format("{}: cannot open dataset {}", path, name)),
+                H5Dclose);
+}
+
+// Selects rows [row0, row0+rows) of `space` and returns the matching memory space.
+Handle select_rows(hid_t space, hsize_t row0, hsize_t rows, const std::string& what) {
+  const int rank = H5Sget_simple_extent_ndims(space);
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  if (rank < 1 || row0 + rows > dims[0]) throw H5Error(what + ": rows out of range");
+  std::vector<hsize_t> start(dims.size(), 0), count = dims;
+  start[0] = row0;
+  count[0] = rows;
+  check(H5Sselect_hyperslab(space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+        what + ": select rows");
+  return Handle(check_id(H5Screate_simple(rank, count.data(), nullptr), what + ": memory space"),
+                H5Sclose);
+}
+
+Handle open_object(hid_t file, const std::string& object) {
+  return Handle(check_id(H5Oopen(file, object.c_str(), H5P_DEFAULT), "open object " + object),
+                H5Oclose);
+}
+
+}  // namespace
+
+void silence_library_errors() {
+  static std::once_flag once;
+  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+}
+
+Handle& Handle::operator=(Handle&& o) noexcept {
+  if (this != &o) {
+    reset();
+    id_ = o.id_;
+    closer_ = o.closer_;
+    o.id_ = H5I_INVALID_HID;
+  }
+  return *this;
+}
+
+void Handle::reset() {
+  if (id_ >= 0 && closer_) closer_(id_);
+  id_ = H5I_INVALID_HID;
+}
+
+hid_t native_type(Dtype t) {
+  switch (t) {
+    case Dtype::F32: return H5T_NATIVE_FLOAT;
+    case Dtype::F64: return H5T_NATIVE_DOUBLE;
+    case Dtype::I32: return H5T_NATIVE_INT32;
+    case Dtype::I64: return H5T_NATIVE_INT64;
+    case Dtype::U8: return H5T_NATIVE_UINT8;
+  }
+  return H5T_NATIVE_DOUBLE;
+}
+
+File File::open_read(const std::string& path) {
+  silence_library_errors();
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) throw H5Error(path + ": no such file");
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw H5Error(path + ": not an HDF5 file (or damaged)");
+  }
+  hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (id < 0) fail(path + ": cannot open for reading");
+  return File(Handle(id, H5Fclose), path);
+}
+
+File File::create(const std::string& path) {
+  silence_library_errors();
+  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (id < 0) fail(path + ": cannot create");
+  return File(Handle(id, H5Fclose), path);
+}
+
+bool File::exists(const std::string& object) const {
+  // check each level so that a missing parent group is not an error
+  std::size_t pos = 1;
+  while (true) {
+    pos = object.find('/', pos);
+    const std::string part = object.substr(0, pos);
+    const htri_t e = H5Lexists(id(), part.c_str(), H5P_DEFAULT);
+    if (e <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return false;
+    }
+    if (pos == std::string::npos) return true;
+    ++pos;
+  }
+}
+
+DatasetInfo File::info(const std::string& name) const {
+  if (!exists(name)) throw H5Error(fmt::format("{}: no dataset {}", path_, name));
+  Handle ds = open_dataset(id(), path_, name);
+  Handle space(check_id(H5Dget_space(ds.id()), "dataspace of " + name), H5Sclose);
+  Handle type(check_id(H5Dget_type(ds.id()), "type of " + name), H5Tclose);
+  DatasetInfo info;
+  const int rank = H5Sget_simple_extent_ndims(space.id());
+  info.dims.resize(static_cast<std::size_t>(std::max(rank, 0)));
+  H5Sget_simple_extent_dims(space.id(), info.dims.data(), nullptr);
+  info.type_class = H5Tget_class(type.id());
+  info.type_size = H5Tget_size(type.id());
+  return info;
+}
+
+void File::create_dataset(const std::string& name, Dtype type, const std::vector<hsize_t>& dims,
+                          hsize_t chunk_rows) {
+  make_parents(id(), name);
+  Handle space(check_id(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                        "dataspace for " + name),
+               H5Sclose);
+  Handle dcpl(check_id(H5Pcreate(H5P_DATASET_CREATE), "dcpl"), H5Pclose);
+  bool nonempty = true;
+  for (hsize_t d : dims) nonempty = nonempty && d > 0;
+  if (chunk_rows > 0 && nonempty) {
+    std::vector<hsize_t> chunk = dims;
+    chunk[0] = std::min(chunk_rows, dims[0]);
+    check(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()),
+          "chunking of " + name);
+  }
+  Handle ds(check_id(H5Dcreate2(id(), name.c_str(), native_type(type), space.id(), H5P_DEFAULT,
+                                dcpl.id(), H5P_DEFAULT),
+                     fmt::format("{}: cannot create dataset {}", path_, name)),
+            H5Dclose);
+}
+
+template <class T>
+void File::write_rows(const std::string& name, hsize_t row0, hsize_t rows, const T* data) {
+  Handle ds = open_dataset(id(), path_, name);
+  Handle space(check_id(H5Dget_space(ds.id()), "dataspace of " + name), H5Sclose);
+  Handle mem = select_rows(space.id(), row0, rows, path_ + ":" + name);
+  check(H5Dwrite(ds.id(), native_type(dtype_of<T>()), mem.id(), space.id(), H5P_DEFAULT, data),
+        fmt::format("{}: write to {}", path_, name));
+}
+
+template <class T>
+void File::read_rows(const std::string& name, hsize_t row0, hsize_t rows, T* data) const {
+  Handle ds = open_dataset(id(), path_, name);
+  Handle space(check_id(H5Dget_space(ds.id()), "dataspace of " + name), H5Sclose);
+  Handle mem = select_rows(space.id(), row0, rows, path_ + ":" + name);
+  check(H5Dread(ds.id(), native_type(dtype_of<T>()), mem.id(), space.id(), H5P_DEFAULT, data),
+        fmt::format("{}: read of {} failed (damaged file?)", path_, name));
+}
+
+template <class T> std::vector<T> File::read_all(const std::string& name) const {
+  const DatasetInfo inf = info(name);
+  std::size_t total = 1;
+  for (hsize_t d : inf.dims) total *= d;
+  std::vector<T> out(total);
+  Handle ds = open_dataset(id(), path_, name);
+  if (total > 0)
+    check(H5Dread(ds.id(), native_type(dtype_of<T>()), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
+          fmt::format("{}: read of {} failed (damaged file?)", path_, name));
+  return out;
+}
+
+namespace {
+void write_attribute(hid_t file, const std::string& object, const std::string& name, hid_t type,
+                     const void* value) {
+  Handle obj = open_object(file, object);
+  if (H5Aexists(obj.id(), name.c_str()) > 0) check(H5Adelete(obj.id(), name.c_str()), name);
+  Handle space(check_id(H5Screate(H5S_SCALAR), "scalar space"), H5Sclose);
+  Handle attr(check_id(H5Acreate2(obj.id(), name.c_str(), type, space.id(), H5P_DEFAULT,
+                                  H5P_DEFAULT),
+                       "create attribute " + name),
+              H5Aclose);
+  check(H5Awrite(attr.id(), type, value), "write attribute " + name);
+}
+}  // namespace
+
+void File::set_attribute(const std::string& name, const std::string& value,
+                         const std::string& object) {
+  Handle type(check_id(H5Tcopy(H5T_C_S1), "string type"), H5Tclose);
+  check(H5Tset_size(type.id(), std::max<std::size_t>(1, value.size())), "string size");
+  check(H5Tset_cset(type.id(), H5T_CSET_UTF8), "string charset");
+  write_attribute(id(), object, name, type.id(), value.empty() ? "" : value.c_str());
+}
+
+void File::set_attribute(const std::string& name, std::int64_t value, const std::string& object) {
+  write_attribute(id(), object, name, H5T_NATIVE_INT64, &value);
+}
+
+void File::set_attribute(const std::string& name, double value, const std::string& object) {
+  write_attribute(id(), object, name, H5T_NATIVE_DOUBLE, &value);
+}
+
+bool File::has_attribute(const std::string& name, const std::string& object) const {
+  Handle obj = open_object(id(), object);
+  return H5Aexists(obj.id(), name.c_str()) > 0;
+}
+
+std::string File::string_attribute(const std::string& name, const std::string& object) const {
+  Handle obj = open_object(id(), object);
+  Handle attr(check_id(H5Aopen(obj.id(), name.c_str(), H5P_DEFAULT),
+                       fmt::format("{}: no attribute {}", path_, name)),
+              H5Aclose);
+  Handle ftype(check_id(H5Aget_type(attr.id()), "attribute type"), H5Tclose);
+  if (H5Tget_class(ftype.id()) != H5T_STRING)
+    throw H5Error(fmt::format("{}: attribute {} is not a string", path_, name));
+  if (H5Tis_variable_str(ftype.id()) > 0) {
+    Handle mtype(check_id(H5Tcopy(H5T_C_S1), "string type"), H5Tclose);
+    check(H5Tset_size(mtype.id(), H5T_VARIABLE), "string size");
+    check(H5Tset_cset(mtype.id(), H5Tget_cset(ftype.id())), "string charset");
+    char* raw = nullptr;
+    check(H5Aread(attr.id(), mtype.id(), &raw), "read attribute " + name);
+    std::string out = raw ? raw : "";
+    H5free_memory(raw);
+    return out;
+  }
+  const std::size_t size = H5Tget_size(ftype.id());
+  std::string out(size, '\0');
+  Handle mtype(check_id(H5Tcopy(H5T_C_S1), "string type"), H5Tclose);
+  check(H5Tset_size(mtype.id(), size), "string size");
+  check(H5Tset_cset(mtype.id(), H5Tget_cset(ftype.id())), "string charset");
+  check(H5Aread(attr.id(), mtype.id(), out.data()), "read attribute " + name);
+  while (!out.empty() && out.back() == '\0') out.pop_back();
+  return out;
+}
+
+double File::double_attribute(const std::string& name, const std::string& object) const {
+  Handle obj = open_object(id(), object);
+  Handle attr(check_id(H5Aopen(obj.id(), name.c_str(), H5P_DEFAULT),
+                       fmt::format("{}: no attribute {}", path_, name)),
+              H5Aclose);
+  double value = 0;
+  check(H5Aread(attr.id(), H5T_NATIVE_DOUBLE, &value), "read attribute " + name);
+  return value;
+}
+
+#define HARSANYI_INSTANTIATE(T)                                                          \
+  template void File::write_rows<T>(const std::string&, hsize_t, hsize_t, const T*);     \
+  template void File::read_rows<T>(const std::string&, hsize_t, hsize_t, T*) const;      \
+  template std::vector<T> File::read_all<T>(const std::string&) const;
+HARSANYI_INSTANTIATE(float)
+HARSANYI_INSTANTIATE(double)
+HARSANYI_INSTANTIATE(std::int32_t)
+HARSANYI_INSTANTIATE(std::int64_t)
+HARSANYI_INSTANTIATE(std::uint8_t)
+#undef HARSANYI_INSTANTIATE
+
+}  // namespace harsanyi::h5

@@ -1,0 +1,103 @@
+/// @file h5_wrappers.h
+/// @brief Thin RAII wrappers over the HDF5 C API. Every call is checked; a failure throws
+/// H5Error whose text names the operation, the file and object, and the HDF5 error stack.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace harsanyi::h5 {
+
+/// An HDF5 failure, with the library's error stack folded into the message.
+class H5Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Turns off HDF5's automatic error printing (we report errors ourselves). Idempotent.
+void silence_library_errors();
+
+/// Owns one hid_t and closes it with the matching H5*close.
+class Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Handle() = default;
+  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  Handle(Handle&& o) noexcept : id_(o.id_), closer_(o.closer_) { o.id_ = H5I_INVALID_HID; }
+  Handle& operator=(Handle&& o) noexcept;
+  ~Handle() { reset(); }
+  void reset();
+  hid_t id() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  Closer closer_ = nullptr;
+};
+
+/// Element types the project stores.
+enum class Dtype { F32, F64, I32, I64, U8 };
+hid_t native_type(Dtype t);
+template <class T> constexpr Dtype dtype_of();
+template <> constexpr Dtype dtype_of<float>() { return Dtype::F32; }
+template <> constexpr Dtype dtype_of<double>() { return Dtype::F64; }
+template <> constexpr Dtype dtype_of<std::int32_t>() { return Dtype::I32; }
+template <> constexpr Dtype dtype_of<std::int64_t>() { return Dtype::I64; }
+template <> constexpr Dtype dtype_of<std::uint8_t>() { return Dtype::U8; }
+
+/// Shape and stored element class of a dataset.
+struct DatasetInfo {
+  std::vector<hsize_t> dims;
+  H5T_class_t type_class = H5T_NO_CLASS;
+  std::size_t type_size = 0;
+};
+
+/// @brief An open HDF5 file.
+class File {
+ public:
+  /// Opens an existing file read-only; throws with a clear message if missing or not HDF5.
+  static File open_read(const std::string& path);
+  /// Creates (truncates) a file for writing.
+  static File create(const std::string& path);
+  const std::string& path() const { return path_; }
+  hid_t id() const { return handle_.id(); }
+  void close() { handle_.reset(); }
+
+  bool exists(const std::string& object) const;
+  DatasetInfo info(const std::string& dataset) const;
+
+  /// Creates a dataset of `dims` (chunked along the first axis by `chunk_rows` rows, when > 0)
+  /// and any intermediate groups.
+  void create_dataset(const std::string& name, Dtype type, const std::vector<hsize_t>& dims,
+                      hsize_t chunk_rows = 0);
+  /// Writes rows [row0, row0 + rows) of a dataset from `data` (C order, converting from T).
+  template <class T>
+  void write_rows(const std::string& name, hsize_t row0, hsize_t rows, const T* data);
+  /// Reads rows [row0, row0 + rows) of a dataset into `data` (C order, converting to T).
+  template <class T>
+  void read_rows(const std::string& name, hsize_t row0, hsize_t rows, T* data) const;
+  /// Reads a whole dataset (any rank) converted to T.
+  template <class T> std::vector<T> read_all(const std::string& name) const;
+
+  /// Root or object attributes.
+  void set_attribute(const std::string& name, const std::string& value,
+                     const std::string& object = "/");
+  void set_attribute(const std::string& name, std::int64_t value, const std::string& object = "/");
+  void set_attribute(const std::string& name, double value, const std::string& object = "/");
+  std::string string_attribute(const std::string& name, const std::string& object = "/") const;
+  double double_attribute(const std::string& name, const std::string& object = "/") const;
+  bool has_attribute(const std::string& name, const std::string& object = "/") const;
+
+ private:
+  File(Handle h, std::string path) : handle_(std::move(h)), path_(std::move(path)) {}
+  Handle handle_;
+  std::string path_;
+};
+
+}  // namespace harsanyi::h5

@@ -1,0 +1,43 @@
+/// @file interaction_metrics.h
+/// @brief Metrics of DESIGN §2.2 on the interactions of one sample: salient threshold, per-order
+/// strength and counts, sparsity, the order-≤1 folding of OR into AND, Shapley values.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace harsanyi {
+
+/// What the salient threshold τ is relative to.
+enum class ThresholdReference {
+  MaxInteraction,  ///< τ = tau_rel · max_S max(|I_and(S)|, |I_or(S)|)   (default)
+  ValueRange,      ///< τ = tau_rel · |v(N) − v(∅)|
+};
+ThresholdReference parse_threshold_reference(const std::string& text);
+const char* to_string(ThresholdReference ref);
+
+/// @brief Salient threshold of one sample. `or_` may be nullptr (AND-only).
+/// @param v the sample's values (used by ThresholdReference::ValueRange)
+template <class T>
+double salient_threshold(const T* and_, const T* or_, const T* v, int n, double tau_rel,
+                         ThresholdReference ref);
+
+/// @brief Per-order sums A_k^+ = Σ_{|S|=k, |I|>τ, I>0} I(S), A_k^- = Σ_{..., I<0} |I(S)| and the
+/// salient counts, k = 0..n, for one interaction vector. Sums run in subset order (deterministic).
+template <class T>
+void order_strength(const T* interactions, int n, double tau, double* pos, double* neg,
+                    std::int32_t* count);
+
+/// @brief The lab's folding: I_and(S) += I_or(S), I_or(S) = 0 for |S| <= 1. Universal matching
+/// still holds (an order-≤1 OR term and the AND term of the same set contribute identically).
+template <class T> void fold_low_orders(T* and_, T* or_, int n);
+
+/// @brief Shapley values from the Harsanyi dividends: φ_i = Σ_{S∋i} I_and(S) / |S|.
+template <class T> void shapley_from_dividends(const T* dividends, int n, double* phi);
+
+/// Strength-weighted mean order Σ_k k·(A_k^+ + A_k^-) / Σ_k (A_k^+ + A_k^-) (NaN if all zero).
+double mean_order(const double* pos, const double* neg, int n);
+
+}  // namespace harsanyi

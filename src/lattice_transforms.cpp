@@ -1,0 +1,260 @@
+// Cache-blocked butterflies over the subset lattice. See lattice_transforms.h.
+#include "lattice_transforms.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace harsanyi {
+namespace {
+
+// One butterfly between the element without a bit (lo) and the element with it (hi).
+struct MoebiusOp {  // I(S) -= I(S \ b)
+  template <class T> static inline void apply(T& lo, T& hi) { hi -= lo; }
+};
+struct MoebiusTOp {  // transpose: g(S \ b) -= g(S)
+  template <class T> static inline void apply(T& lo, T& hi) { lo -= hi; }
+};
+struct ZetaOp {  // f(S) += f(S \ b)
+  template <class T> static inline void apply(T& lo, T& hi) { hi += lo; }
+};
+struct ZetaTOp {  // transpose: f(S \ b) += f(S)
+  template <class T> static inline void apply(T& lo, T& hi) { lo += hi; }
+};
+
+// Bits [first, first+count) of a contiguous array of `len` elements, one stage per bit.
+template <class Op, class T>
+inline void stages_contiguous(T* __restrict f, std::size_t len, int first, int count) {
+  for (int b = first; b < first + count; ++b) {
+    const std::size_t s = std::size_t{1} << b;
+    for (std::size_t base = 0; base < len; base += 2 * s) {
+      T* __restrict lo = f + base;
+      T* __restrict hi = f + base + s;
+      for (std::size_t j = 0; j < s; ++j) Op::apply(lo[j], hi[j]);
+    }
+  }
+}
+
+// Bits 0, 1, 2 of 8 consecutive elements in registers (the strides too short to vectorise).
+template <class Op, class T> inline void radix8(T* __restrict f, std::size_t len) {
+  for (std::size_t base = 0; base < len; base += 8) {
+    T x[8];
+    for (int i = 0; i < 8; ++i) x[i] = f[base + i];
+    for (int i = 0; i < 8; i += 2) Op::apply(x[i], x[i + 1]);
+    for (int i = 0; i < 8; i += 4) {
+      Op::apply(x[i], x[i + 2]);
+      Op::apply(x[i + 1], x[i + 3]);
+    }
+    for (int i = 0; i < 4; ++i) Op::apply(x[i], x[i + 4]);
+    for (int i = 0; i < 8; ++i) f[base + i] = x[i];
+  }
+}
+
+// All bits of a contiguous block of 2^k elements.
+template <class Op, class T> inline void block_all_bits(T* __restrict f, int k) {
+  const std::size_t len = std::size_t{1} << k;
+  if (k >= 3) {
+    radix8<Op>(f, len);
+    stages_contiguous<Op>(f, len, 3, k - 3);
+  } else {
+    stages_contiguous<Op>(f, len, 0, k);
+  }
+}
+
+// Plan of the passes: the low group of bits is done inside contiguous blocks, the high bits in
+// groups whose strided rows are gathered into a small buffer.
+struct PassPlan {
+  int low_bits;                  // bits [0, low_bits) inside contiguous blocks
+  std::vector<std::pair<int, int>> high_groups;  // (first bit, count)
+  std::size_t strip;             // contiguous elements per row in a high-group buffer
+};
+
+template <class T> PassPlan make_plan(int n) {
+  constexpr std::size_t kBlockBytes = 128 * 1024;   // low-bit block: stays in L2
+  constexpr std::size_t kBufferBytes = 256 * 1024;  // high-bit buffer: stays in L2
+  constexpr std::size_t kStripBytes = 128;          // two cache lines per gathered row
+  PassPlan plan;
+  int lb = 0;
+  while ((std::size_t{2} << lb) * sizeof(T) <= kBlockBytes) ++lb;
+  plan.low_bits = std::min(n, lb);
+  plan.strip = kStripBytes / sizeof(T);
+  int kmax = 0;
+  while ((std::size_t{2} << kmax) * plan.strip * sizeof(T) <= kBufferBytes) ++kmax;
+  const int rest = n - plan.low_bits;
+  if (rest > 0) {
+    const int groups = (rest + kmax - 1) / kmax;
+    int first = plan.low_bits;
+    for (int g = 0; g < groups; ++g) {
+      const int count = rest / groups + (g < rest % groups ? 1 : 0);
+      plan.high_groups.emplace_back(first, count);
+      first += count;
+    }
+  }
+  return plan;
+}
+
+// Threads only when the work is worth a parallel region.
+inline bool worth_threads(std::size_t elements) { return elements >= (std::size_t{1} << 15); }
+
+template <class Op, class T> void butterfly(T* data, int n, std::size_t samples) {
+  if (n < 0 || n > kMaxPlayers) throw std::invalid_argument("lattice transform: n out of range");
+  if (n == 0 || samples == 0) return;
+  const std::size_t len = std::size_t{1} << n;
+  const PassPlan plan = make_plan<T>(n);
+  const bool par = worth_threads(len * samples) && !omp_in_parallel();
+
+  // Pass 1: low bits inside contiguous blocks.
+  {
+    const std::size_t blocks_per_row = len >> plan.low_bits;
+    const std::size_t tasks = samples * blocks_per_row;
+    const std::size_t block = std::size_t{1} << plan.low_bits;
+#pragma omp parallel for schedule(static) if (par)
+    for (std::size_t t = 0; t < tasks; ++t) block_all_bits<Op>(data + t * block, plan.low_bits);
+  }
+
+  // Further passes: each group of high bits through a gathered buffer of 2^k rows × strip.
+  for (const auto& [first, count] : plan.high_groups) {
+    const std::size_t lo_span = std::size_t{1} << first;          // elements below the group
+    const std::size_t strip = std::min(plan.strip, lo_span);
+    const std::size_t strips = lo_span / strip;
+    const std::size_t rows = std::size_t{1} << count;
+    const std::size_t hi_count = len >> (first + count);
+    const std::size_t tasks = samples * hi_count * strips;
+#pragma omp parallel if (par)
+    {
+      std::vector<T> buffer(rows * strip);
+      T* __restrict buf = buffer.data();
+#pragma omp for schedule(static)
+      for (std::size_t t = 0; t < tasks; ++t) {
+        const std::size_t s = t / (hi_count * strips);
+        const std::size_t r = t % (hi_count * strips);
+        const std::size_t hi = r / strips, st = r % strips;
+        T* base = data + s * len + (hi << (first + count)) + st * strip;
+        for (std::size_t j = 0; j < rows; ++j)
+          std::memcpy(buf + j * strip, base + (j << first), strip * sizeof(T));
+        for (int b = 0; b < count; ++b) {
+          const std::size_t sj = std::size_t{1} << b;
+          for (std::size_t j0 = 0; j0 < rows; j0 += 2 * sj)
+            for (std::size_t j = j0; j < j0 + sj; ++j) {
+              T* __restrict lo = buf + j * strip;
+              T* __restrict up = buf + (j + sj) * strip;
+              for (std::size_t e = 0; e < strip; ++e) Op::apply(lo[e], up[e]);
+            }
+        }
+        for (std::size_t j = 0; j < rows; ++j)
+          std::memcpy(base + (j << first), buf + j * strip, strip * sizeof(T));
+      }
+    }
+  }
+}
+
+// In-place x(S) <- ±x(N \ S) for every row (a reversal of the array, optionally negated).
+template <class T> void reverse_rows(T* data, int n, std::size_t samples, bool negate) {
+  const std::size_t len = std::size_t{1} << n;
+  if (len == 1) {
+    if (negate)
+      for (std::size_t s = 0; s < samples; ++s) data[s] = -data[s];
+    return;
+  }
+  const std::size_t half = len / 2;
+  const std::size_t chunk = std::min<std::size_t>(half, 4096);
+  const std::size_t chunks = half / chunk;
+  const std::size_t tasks = samples * chunks;
+  const bool par = worth_threads(len * samples) && !omp_in_parallel();
+#pragma omp parallel for schedule(static) if (par)
+  for (std::size_t t = 0; t < tasks; ++t) {
+    T* __restrict row = data + (t / chunks) * len;
+    const std::size_t begin = (t % chunks) * chunk;
+    for (std::size_t i = begin; i < begin + chunk; ++i) {
+      const T a = row[i], b = row[len - 1 - i];
+      row[i] = negate ? -b : b;
+      row[len - 1 - i] = negate ? -a : a;
+    }
+  }
+}
+
+}  // namespace
+
+template <class T> void moebius_transform(T* data, int n, std::size_t samples) {
+  butterfly<MoebiusOp>(data, n, samples);
+}
+template <class T> void moebius_transpose(T* data, int n, std::size_t samples) {
+  butterfly<MoebiusTOp>(data, n, samples);
+}
+template <class T> void zeta_transform(T* data, int n, std::size_t samples) {
+  butterfly<ZetaOp>(data, n, samples);
+}
+template <class T> void zeta_transpose(T* data, int n, std::size_t samples) {
+  butterfly<ZetaTOp>(data, n, samples);
+}
+
+// I_or = -Möbius(u) with u(T) = w(N\T), except I_or(∅) = w(∅).
+template <class T> void or_transform(T* data, int n, std::size_t samples) {
+  const std::size_t len = std::size_t{1} << n;
+  std::vector<T> empty(samples);
+  for (std::size_t s = 0; s < samples; ++s) empty[s] = data[s * len];
+  reverse_rows(data, n, samples, /*negate=*/true);  // Möbius is linear: -M(Rw) = M(-Rw)
+  butterfly<MoebiusOp>(data, n, samples);
+  for (std::size_t s = 0; s < samples; ++s) data[s * len] = empty[s];
+}
+
+// O = D·(-M·R) + e∅e∅ᵀ with D zeroing the ∅ entry, so Oᵀg = -R·Mᵀ·(D g) + e∅·g(∅).
+template <class T> void or_transform_transpose(T* data, int n, std::size_t samples) {
+  const std::size_t len = std::size_t{1} << n;
+  std::vector<T> empty(samples);
+  for (std::size_t s = 0; s < samples; ++s) {
+    empty[s] = data[s * len];
+    data[s * len] = T(0);
+  }
+  butterfly<MoebiusTOp>(data, n, samples);
+  reverse_rows(data, n, samples, /*negate=*/true);
+  for (std::size_t s = 0; s < samples; ++s) data[s * len] += empty[s];
+}
+
+// With J = I except J(∅) = 0 and z = zeta(J): w(S) = I(∅) + z(N) - z(N \ S).
+template <class T> void or_synthesis(T* data, int n, std::size_t samples) {
+  const std::size_t len = std::size_t{1} << n;
+  std::vector<T> empty(samples);
+  for (std::size_t s = 0; s < samples; ++s) {
+    empty[s] = data[s * len];
+    data[s * len] = T(0);
+  }
+  butterfly<ZetaOp>(data, n, samples);
+  reverse_rows(data, n, samples, /*negate=*/false);  // now data(S) = z(N \ S), data(∅) = z(N)
+  for (std::size_t s = 0; s < samples; ++s) {
+    T* row = data + s * len;
+    const T total = row[0];
+    for (std::size_t i = 0; i < len; ++i) row[i] = (empty[s] + total) - row[i];
+  }
+}
+
+template <class T> void moebius_transform_per_bit(T* data, int n, std::size_t samples) {
+  const std::size_t len = std::size_t{1} << n;
+  for (std::size_t s = 0; s < samples; ++s) {
+    T* f = data + s * len;
+    for (int b = 0; b < n; ++b) {
+      const std::size_t bit = std::size_t{1} << b;
+      for (std::size_t base = 0; base < len; base += 2 * bit)
+        for (std::size_t j = 0; j < bit; ++j) f[base + bit + j] -= f[base + j];
+    }
+  }
+}
+
+#define HARSANYI_INSTANTIATE(T)                                                   \
+  template void moebius_transform<T>(T*, int, std::size_t);                       \
+  template void moebius_transpose<T>(T*, int, std::size_t);                       \
+  template void zeta_transform<T>(T*, int, std::size_t);                          \
+  template void zeta_transpose<T>(T*, int, std::size_t);                          \
+  template void or_transform<T>(T*, int, std::size_t);                            \
+  template void or_transform_transpose<T>(T*, int, std::size_t);                  \
+  template void or_synthesis<T>(T*, int, std::size_t);                            \
+  template void moebius_transform_per_bit<T>(T*, int, std::size_t);
+HARSANYI_INSTANTIATE(float)
+HARSANYI_INSTANTIATE(double)
+#undef HARSANYI_INSTANTIATE
+
+}  // namespace harsanyi

@@ -1,0 +1,44 @@
+/// @file progress.h
+/// @brief Thread-safe progress reporting on stderr with rate and ETA.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+namespace harsanyi {
+
+/// @brief Counts units of work and prints a progress line with rate and ETA to stderr.
+///
+/// On a terminal the line is redrawn in place (at most ~5 times a second); otherwise a plain
+/// line is printed every `plain_interval_s` seconds. advance() may be called from any thread.
+class Progress {
+ public:
+  /// @param label what is being done ("extract"); @param total units of work;
+  /// @param unit name of a unit ("it"); @param enabled false silences it (non-root MPI ranks).
+  Progress(std::string label, std::uint64_t total, std::string unit, bool enabled = true,
+           double plain_interval_s = 10.0);
+  ~Progress();
+  /// Adds `k` units of work done.
+  void advance(std::uint64_t k);
+  /// Prints the final line (total time and mean rate). Called by the destructor if not before.
+  void finish();
+  std::uint64_t done() const { return done_.load(); }
+
+ private:
+  void print(bool final_line);
+  std::string label_, unit_;
+  std::uint64_t total_;
+  bool enabled_, tty_, finished_ = false;
+  double plain_interval_s_;
+  std::atomic<std::uint64_t> done_{0};
+  std::mutex mutex_;
+  std::chrono::steady_clock::time_point start_, last_print_;
+};
+
+/// Human-readable duration ("1h02m", "3m05s", "12.3s").
+std::string format_duration(double seconds);
+
+}  // namespace harsanyi

@@ -1,0 +1,163 @@
+// The papers' sgd protocol on p and q. See sgd_solver.h and DESIGN §2.1.
+#include "sgd_solver.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <stdexcept>
+
+#include "lattice_transforms.h"
+#include "progress.h"
+
+namespace harsanyi {
+
+int trace_length(int iters, int trace_every) {
+  if (trace_every <= 0 || iters <= 0) return 0;
+  return (iters - 1) / trace_every + 1;
+}
+
+double sgd_learning_rate(double lr, int iters, int t) {
+  // numpy.logspace(a, a - 1, iters) = 10 ** linspace(a, a - 1, iters)
+  const double a = std::log10(lr);
+  if (iters <= 1) return std::pow(10.0, a);
+  const double step = -1.0 / static_cast<double>(iters - 1);
+  return std::pow(10.0, a + static_cast<double>(t) * step);
+}
+
+template <class T> void AndOrBatch<T>::resize(std::size_t samples, int n, int trace_len) {
+  const std::size_t len = samples * subset_count(n);
+  and_.assign(len, T(0));
+  or_.assign(len, T(0));
+  p.assign(len, T(0));
+  q.assign(len, T(0));
+  loss.assign(samples, 0.0);
+  trace.assign(samples * static_cast<std::size_t>(trace_len), 0.0);
+}
+
+std::size_t sgd_bytes_per_sample(int n, std::size_t element_size) {
+  // v, I_and, I_or, p, q, two momentum buffers
+  return 7 * subset_count(n) * element_size;
+}
+
+template <class T> double sum_abs(const T* x, std::size_t len) {
+  constexpr std::size_t kLanes = 8, kChunk = 4096;
+  double total = 0.0;
+  for (std::size_t c = 0; c < len; c += kChunk) {
+    const std::size_t end = std::min(len, c + kChunk);
+    double acc[kLanes] = {};
+    std::size_t i = c;
+    for (; i + kLanes <= end; i += kLanes)
+      for (std::size_t k = 0; k < kLanes; ++k) acc[k] += std::fabs(static_cast<double>(x[i + k]));
+    double chunk = 0.0;
+    for (std::size_t k = 0; k < kLanes; ++k) chunk += acc[k];
+    for (; i < end; ++i) chunk += std::fabs(static_cast<double>(x[i]));
+    total += chunk;
+  }
+  return total;
+}
+
+namespace {
+
+template <class T> inline T sign_of(T x) { return static_cast<T>((x > T(0)) - (x < T(0))); }
+
+// Elementwise loops are threaded only for large single-sample fits.
+inline bool elementwise_threads(std::size_t len) {
+  return len >= (std::size_t{1} << 16) && !omp_in_parallel();
+}
+
+}  // namespace
+
+template <class T>
+double fit_and_or_sgd(const T* v, int n, const SgdOptions& opt, T* a, T* o, T* p, T* q,
+                      double* trace, Progress* progress) {
+  if (opt.iters < 1) throw std::invalid_argument("sgd: iters must be >= 1");
+  const std::size_t len = subset_count(n);
+  const bool par = elementwise_threads(len);
+  std::unique_ptr<T[]> bp(new T[len]), bq(new T[len]);
+  std::fill(p, p + len, T(0));
+  std::fill(q, q + len, T(0));
+  const T bound = static_cast<T>(opt.qthres * std::fabs(static_cast<double>(v[len - 1]) -
+                                                         static_cast<double>(v[0])));
+  const T momentum = static_cast<T>(opt.momentum);
+  const T half = T(0.5);
+  double loss = 0.0;
+  constexpr int kProgressEvery = 64;
+  for (int t = 0; t < opt.iters; ++t) {
+    // clamp q; v_and = ½(v + q) + p, v_or = ½(v + q) − p
+#pragma omp parallel for schedule(static) if (par)
+    for (std::size_t i = 0; i < len; ++i) {
+      const T qi = std::min(std::max(q[i], -bound), bound);
+      q[i] = qi;
+      const T h = half * (v[i] + qi);
+      a[i] = h + p[i];
+      o[i] = h - p[i];
+    }
+    moebius_transform(a, n);
+    or_transform(o, n);
+    loss = sum_abs(a, len) + sum_abs(o, len);
+    if (trace && t % opt.trace_every == 0) trace[t / opt.trace_every] = loss;
+    if (progress && (t + 1) % kProgressEvery == 0) progress->advance(kProgressEvery);
+    if (t + 1 == opt.iters) break;
+
+    // sub-gradients: ∂L/∂p = Mᵀ sign(I_and) − Oᵀ sign(I_or), ∂L/∂q = ½Mᵀ sign(I_and) + ½Oᵀ sign(I_or)
+#pragma omp parallel for schedule(static) if (par)
+    for (std::size_t i = 0; i < len; ++i) {
+      a[i] = sign_of(a[i]);
+      o[i] = sign_of(o[i]);
+    }
+    moebius_transpose(a, n);
+    or_transform_transpose(o, n);
+    const T eta = static_cast<T>(sgd_learning_rate(opt.lr, opt.iters, t));
+    const bool first = (t == 0);
+#pragma omp parallel for schedule(static) if (par)
+    for (std::size_t i = 0; i < len; ++i) {
+      const T gp = a[i] - o[i];
+      const T gq = half * a[i] + half * o[i];
+      const T np = first ? gp : momentum * bp[i] + gp;
+      const T nq = first ? gq : momentum * bq[i] + gq;
+      bp[i] = np;
+      bq[i] = nq;
+      p[i] = p[i] - eta * np;
+      q[i] = q[i] - eta * nq;
+    }
+  }
+  if (progress) progress->advance(static_cast<std::uint64_t>(opt.iters % kProgressEvery));
+  return loss;
+}
+
+template <class T>
+void fit_and_or_sgd_batch(const T* v, std::size_t samples, int n, const SgdOptions& opt,
+                          AndOrBatch<T>& out, Progress* progress) {
+  const std::size_t len = subset_count(n);
+  const int tl = trace_length(opt.iters, opt.trace_every);
+  out.resize(samples, n, tl);
+  auto one = [&](std::size_t s) {
+    out.loss[s] = fit_and_or_sgd(v + s * len, n, opt, out.and_.data() + s * len,
+                                 out.or_.data() + s * len, out.p.data() + s * len,
+                                 out.q.data() + s * len, tl ? out.trace.data() + s * tl : nullptr,
+                                 progress);
+  };
+  const bool across_samples = samples >= static_cast<std::size_t>(omp_get_max_threads()) ||
+                              len < (std::size_t{1} << 14);
+  if (across_samples) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (std::size_t s = 0; s < samples; ++s) one(s);
+  } else {
+    for (std::size_t s = 0; s < samples; ++s) one(s);  // threads work inside each fit
+  }
+}
+
+#define HARSANYI_INSTANTIATE(T)                                                                 \
+  template struct AndOrBatch<T>;                                                                \
+  template double sum_abs<T>(const T*, std::size_t);                                            \
+  template double fit_and_or_sgd<T>(const T*, int, const SgdOptions&, T*, T*, T*, T*, double*, \
+                                    Progress*);                                                 \
+  template void fit_and_or_sgd_batch<T>(const T*, std::size_t, int, const SgdOptions&,         \
+                                        AndOrBatch<T>&, Progress*);
+HARSANYI_INSTANTIATE(float)
+HARSANYI_INSTANTIATE(double)
+#undef HARSANYI_INSTANTIATE
+
+}  // namespace harsanyi
