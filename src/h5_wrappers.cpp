@@ -121,7 +121,9 @@ File File::open_read(const std::string& path) {
     throw H5Error(path + ": not an HDF5 file (or damaged)");
   }
   hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (id < 0) fail(path + ": cannot open for reading");
+  if (id < 0)
+    fail(path + ": cannot open for reading: truncated or damaged HDF5 file (was it left by a run "
+                "that did not finish?)");
   return File(Handle(id, H5Fclose), path);
 }
 

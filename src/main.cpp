@@ -109,7 +109,8 @@ int main(int argc, char** argv) {
       ex.fold = !no_fold;
       ex.progress = !quiet;
       const auto s = harsanyi::run_extract(ex);
-      std::fprintf(stderr, "extract: %zu samples of n = %d on %s in %.3f s -> %s\n", s.samples,
+      if (!quiet)
+        std::fprintf(stderr, "extract: %zu samples of n = %d on %s in %.3f s -> %s\n", s.samples,
                    s.n, s.device.c_str(), s.seconds, ex.out_path.c_str());
       harsanyi::print_extraction_report(ex.out_path, stdout);
     } else if (app.got_subcommand("make-values")) {
