@@ -227,7 +227,7 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
   Progress progress("extract", work, and_or ? "it" : "samples", opt.progress);
   const auto t0 = std::chrono::steady_clock::now();
 
-  std::vector<T> values(batch * len), shap_div(len);
+  LatticeVector<T> values(batch * len), shap_div(len);
   std::vector<double> loss(batch), thresholds(batch), shapley(batch * n);
   std::vector<double> pos[2], neg[2];
   std::vector<std::int32_t> count[2];

@@ -26,31 +26,71 @@ struct ZetaTOp {  // transpose: f(S \ b) += f(S)
   template <class T> static inline void apply(T& lo, T& hi) { lo += hi; }
 };
 
-// Bits [first, first+count) of a contiguous array of `len` elements, one stage per bit.
-template <class Op, class T>
-inline void stages_contiguous(T* __restrict f, std::size_t len, int first, int count) {
-  for (int b = first; b < first + count; ++b) {
-    const std::size_t s = std::size_t{1} << b;
-    for (std::size_t base = 0; base < len; base += 2 * s) {
-      T* __restrict lo = f + base;
-      T* __restrict hi = f + base + s;
-      for (std::size_t j = 0; j < s; ++j) Op::apply(lo[j], hi[j]);
+// One radix-2^R step: bits [b, b+R) of a contiguous array, the 2^R elements of each butterfly
+// group held in registers. Per element, the operations and their order are those of R
+// consecutive single-bit stages, so results are bitwise those of the per-bit loop.
+template <class Op, int R, class T>
+inline void radix_stage(T* __restrict f, std::size_t len, int b) {
+  constexpr int kPoints = 1 << R;
+  const std::size_t s = std::size_t{1} << b;
+  for (std::size_t base = 0; base < len; base += kPoints * s) {
+    T* __restrict g = f + base;
+#pragma GCC ivdep
+    for (std::size_t j = 0; j < s; ++j) {
+      T x[kPoints];
+      for (int m = 0; m < kPoints; ++m) x[m] = g[m * s + j];
+      for (int r = 0; r < R; ++r)
+        for (int m = 0; m < kPoints; ++m)
+          if (m & (1 << r)) Op::apply(x[m ^ (1 << r)], x[m]);
+      for (int m = 0; m < kPoints; ++m) g[m * s + j] = x[m];
     }
   }
 }
 
-// Bits 0, 1, 2 of 8 consecutive elements in registers (the strides too short to vectorise).
-template <class Op, class T> inline void radix8(T* __restrict f, std::size_t len) {
+// Bits [first, first+count) of a contiguous array of `len` elements, three bits per sweep.
+template <class Op, class T>
+inline void stages_contiguous(T* __restrict f, std::size_t len, int first, int count) {
+  int b = first;
+  const int end = first + count;
+  for (; b + 3 <= end; b += 3) radix_stage<Op, 3>(f, len, b);
+  if (end - b == 2) radix_stage<Op, 2>(f, len, b);
+  if (end - b == 1) radix_stage<Op, 1>(f, len, b);
+}
+
+// Bits 0, 1, 2 of each group of 8 consecutive elements, as lane shuffles and selects on one
+// 8-lane vector (GCC vector extensions: AVX-512, AVX2 or SSE, whatever the target has). Lanes
+// outside an Op's target keep their value exactly (a select, not an add of zero).
+template <class T> struct Lanes8;
+template <> struct Lanes8<double> {
+  typedef double V __attribute__((vector_size(64)));
+  typedef long long M __attribute__((vector_size(64)));
+};
+template <> struct Lanes8<float> {
+  typedef float V __attribute__((vector_size(32)));
+  typedef int M __attribute__((vector_size(32)));
+};
+
+template <class Op, class T> inline void radix8_low(T* __restrict f, std::size_t len) {
+  using V = typename Lanes8<T>::V;
+  using M = typename Lanes8<T>::M;
+  // partner lane (i ^ 2^r) and the lanes whose bit r is set, for r = 0, 1, 2
+  const M partner[3] = {M{1, 0, 3, 2, 5, 4, 7, 6}, M{2, 3, 0, 1, 6, 7, 4, 5},
+                        M{4, 5, 6, 7, 0, 1, 2, 3}};
+  const M high[3] = {M{0, -1, 0, -1, 0, -1, 0, -1}, M{0, 0, -1, -1, 0, 0, -1, -1},
+                     M{0, 0, 0, 0, -1, -1, -1, -1}};
   for (std::size_t base = 0; base < len; base += 8) {
-    T x[8];
-    for (int i = 0; i < 8; ++i) x[i] = f[base + i];
-    for (int i = 0; i < 8; i += 2) Op::apply(x[i], x[i + 1]);
-    for (int i = 0; i < 8; i += 4) {
-      Op::apply(x[i], x[i + 2]);
-      Op::apply(x[i + 1], x[i + 3]);
+    V x;
+    std::memcpy(&x, f + base, sizeof x);
+    for (int r = 0; r < 3; ++r) {
+      const V p = __builtin_shuffle(x, partner[r]);
+      // apply Op to (lo, hi) = (p, x) in high lanes and to (x, p) in low lanes
+      V lo_lane = p, hi_lane = x;
+      V lo_self = x, hi_other = p;
+      Op::apply(lo_lane, hi_lane);   // value of a high lane after the butterfly
+      Op::apply(lo_self, hi_other);  // value of a low lane after the butterfly
+      x = high[r] ? hi_lane : lo_self;
     }
-    for (int i = 0; i < 4; ++i) Op::apply(x[i], x[i + 4]);
-    for (int i = 0; i < 8; ++i) f[base + i] = x[i];
+    std::memcpy(f + base, &x, sizeof x);
   }
 }
 
@@ -58,7 +98,7 @@ template <class Op, class T> inline void radix8(T* __restrict f, std::size_t len
 template <class Op, class T> inline void block_all_bits(T* __restrict f, int k) {
   const std::size_t len = std::size_t{1} << k;
   if (k >= 3) {
-    radix8<Op>(f, len);
+    radix8_low<Op>(f, len);
     stages_contiguous<Op>(f, len, 3, k - 3);
   } else {
     stages_contiguous<Op>(f, len, 0, k);
@@ -74,9 +114,9 @@ struct PassPlan {
 };
 
 template <class T> PassPlan make_plan(int n) {
-  constexpr std::size_t kBlockBytes = 128 * 1024;   // low-bit block: stays in L2
+  constexpr std::size_t kBlockBytes = 256 * 1024;   // low-bit block: stays in L2
   constexpr std::size_t kBufferBytes = 256 * 1024;  // high-bit buffer: stays in L2
-  constexpr std::size_t kStripBytes = 128;          // two cache lines per gathered row
+  constexpr std::size_t kStripBytes = 512;          // eight cache lines per gathered row
   PassPlan plan;
   int lb = 0;
   while ((std::size_t{2} << lb) * sizeof(T) <= kBlockBytes) ++lb;
@@ -134,17 +174,15 @@ template <class Op, class T> void butterfly(T* data, int n, std::size_t samples)
         const std::size_t r = t % (hi_count * strips);
         const std::size_t hi = r / strips, st = r % strips;
         T* base = data + s * len + (hi << (first + count)) + st * strip;
-        for (std::size_t j = 0; j < rows; ++j)
+        constexpr std::size_t kAhead = 16;  // rows prefetched ahead: the strided gather is latency-bound
+        for (std::size_t j = 0; j < rows; ++j) {
+          if (j + kAhead < rows)
+            for (std::size_t c = 0; c < strip; c += 64 / sizeof(T))
+              __builtin_prefetch(base + ((j + kAhead) << first) + c);
           std::memcpy(buf + j * strip, base + (j << first), strip * sizeof(T));
-        for (int b = 0; b < count; ++b) {
-          const std::size_t sj = std::size_t{1} << b;
-          for (std::size_t j0 = 0; j0 < rows; j0 += 2 * sj)
-            for (std::size_t j = j0; j < j0 + sj; ++j) {
-              T* __restrict lo = buf + j * strip;
-              T* __restrict up = buf + (j + sj) * strip;
-              for (std::size_t e = 0; e < strip; ++e) Op::apply(lo[e], up[e]);
-            }
         }
+        // in the buffer, bit b of the row index is bit log2(strip) + b of a contiguous array
+        stages_contiguous<Op>(buf, rows * strip, __builtin_ctzll(strip), count);
         for (std::size_t j = 0; j < rows; ++j)
           std::memcpy(base + (j << first), buf + j * strip, strip * sizeof(T));
       }

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <memory>
 #include <stdexcept>
 
 #include "lattice_transforms.h"
@@ -75,7 +74,7 @@ double fit_and_or_sgd(const T* v, int n, const SgdOptions& opt, T* a, T* o, T* p
   if (opt.iters < 1) throw std::invalid_argument("sgd: iters must be >= 1");
   const std::size_t len = subset_count(n);
   const bool par = elementwise_threads(len);
-  std::unique_ptr<T[]> bp(new T[len]), bq(new T[len]);
+  LatticeVector<T> bp(len), bq(len);  // momentum buffers
   std::fill(p, p + len, T(0));
   std::fill(q, q + len, T(0));
   const T bound = static_cast<T>(opt.qthres * std::fabs(static_cast<double>(v[len - 1]) -

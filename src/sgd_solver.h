@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <vector>
 
+#include "huge_page_allocator.h"
+
 namespace harsanyi {
 
 class Progress;
@@ -26,7 +28,7 @@ double sgd_learning_rate(double lr, int iters, int t);
 
 /// @brief Outputs of an AND-OR fit of a batch, [samples, 2^n] row-major unless noted.
 template <class T> struct AndOrBatch {
-  std::vector<T> and_, or_, p, q;  ///< I_and, I_or (raw, not folded), p, q
+  LatticeVector<T> and_, or_, p, q;  ///< I_and, I_or (raw, not folded), p, q
   std::vector<double> loss;        ///< [samples] loss at the last iteration
   std::vector<double> trace;       ///< [samples, trace_length] (empty when not asked)
   void resize(std::size_t samples, int n, int trace_len);
