@@ -215,6 +215,19 @@ template <class T> void reverse_rows(T* data, int n, std::size_t samples, bool n
   }
 }
 
+// Saves the ∅ entry of every row (and sets it to zero when `clear`): the OR transforms treat ∅
+// apart from the other subsets.
+template <class T>
+std::vector<T> take_empty_entries(T* data, int n, std::size_t samples, bool clear) {
+  const std::size_t len = std::size_t{1} << n;
+  std::vector<T> empty(samples);
+  for (std::size_t s = 0; s < samples; ++s) {
+    empty[s] = data[s * len];
+    if (clear) data[s * len] = T(0);
+  }
+  return empty;
+}
+
 }  // namespace
 
 template <class T> void moebius_transform(T* data, int n, std::size_t samples) {
@@ -233,8 +246,7 @@ template <class T> void zeta_transpose(T* data, int n, std::size_t samples) {
 // I_or = -Möbius(u) with u(T) = w(N\T), except I_or(∅) = w(∅).
 template <class T> void or_transform(T* data, int n, std::size_t samples) {
   const std::size_t len = std::size_t{1} << n;
-  std::vector<T> empty(samples);
-  for (std::size_t s = 0; s < samples; ++s) empty[s] = data[s * len];
+  const std::vector<T> empty = take_empty_entries(data, n, samples, /*clear=*/false);
   reverse_rows(data, n, samples, /*negate=*/true);  // Möbius is linear: -M(Rw) = M(-Rw)
   butterfly<MoebiusOp>(data, n, samples);
   for (std::size_t s = 0; s < samples; ++s) data[s * len] = empty[s];
@@ -243,11 +255,7 @@ template <class T> void or_transform(T* data, int n, std::size_t samples) {
 // O = D·(-M·R) + e∅e∅ᵀ with D zeroing the ∅ entry, so Oᵀg = -R·Mᵀ·(D g) + e∅·g(∅).
 template <class T> void or_transform_transpose(T* data, int n, std::size_t samples) {
   const std::size_t len = std::size_t{1} << n;
-  std::vector<T> empty(samples);
-  for (std::size_t s = 0; s < samples; ++s) {
-    empty[s] = data[s * len];
-    data[s * len] = T(0);
-  }
+  const std::vector<T> empty = take_empty_entries(data, n, samples, /*clear=*/true);
   butterfly<MoebiusTOp>(data, n, samples);
   reverse_rows(data, n, samples, /*negate=*/true);
   for (std::size_t s = 0; s < samples; ++s) data[s * len] += empty[s];
@@ -256,11 +264,7 @@ template <class T> void or_transform_transpose(T* data, int n, std::size_t sampl
 // With J = I except J(∅) = 0 and z = zeta(J): w(S) = I(∅) + z(N) - z(N \ S).
 template <class T> void or_synthesis(T* data, int n, std::size_t samples) {
   const std::size_t len = std::size_t{1} << n;
-  std::vector<T> empty(samples);
-  for (std::size_t s = 0; s < samples; ++s) {
-    empty[s] = data[s * len];
-    data[s * len] = T(0);
-  }
+  const std::vector<T> empty = take_empty_entries(data, n, samples, /*clear=*/true);
   butterfly<ZetaOp>(data, n, samples);
   reverse_rows(data, n, samples, /*negate=*/false);  // now data(S) = z(N \ S), data(∅) = z(N)
   for (std::size_t s = 0; s < samples; ++s) {
