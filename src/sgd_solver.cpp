@@ -40,20 +40,39 @@ std::size_t sgd_bytes_per_sample(int n, std::size_t element_size) {
   return 7 * subset_count(n) * element_size;
 }
 
+namespace {
+
+// Σ|x| over one chunk: eight lanes, then the lanes, then the tail, always in this order.
+template <class T> double chunk_sum_abs(const T* x, std::size_t begin, std::size_t end) {
+  constexpr std::size_t kLanes = 8;
+  double acc[kLanes] = {};
+  std::size_t i = begin;
+  for (; i + kLanes <= end; i += kLanes)
+    for (std::size_t k = 0; k < kLanes; ++k) acc[k] += std::fabs(static_cast<double>(x[i + k]));
+  double chunk = 0.0;
+  for (std::size_t k = 0; k < kLanes; ++k) chunk += acc[k];
+  for (; i < end; ++i) chunk += std::fabs(static_cast<double>(x[i]));
+  return chunk;
+}
+
+}  // namespace
+
 template <class T> double sum_abs(const T* x, std::size_t len) {
-  constexpr std::size_t kLanes = 8, kChunk = 4096;
-  double total = 0.0;
-  for (std::size_t c = 0; c < len; c += kChunk) {
-    const std::size_t end = std::min(len, c + kChunk);
-    double acc[kLanes] = {};
-    std::size_t i = c;
-    for (; i + kLanes <= end; i += kLanes)
-      for (std::size_t k = 0; k < kLanes; ++k) acc[k] += std::fabs(static_cast<double>(x[i + k]));
-    double chunk = 0.0;
-    for (std::size_t k = 0; k < kLanes; ++k) chunk += acc[k];
-    for (; i < end; ++i) chunk += std::fabs(static_cast<double>(x[i]));
-    total += chunk;
+  // Fixed chunks summed in chunk order: the same result whether the chunks run in parallel or not.
+  constexpr std::size_t kChunk = 4096;
+  const std::size_t chunks = (len + kChunk - 1) / kChunk;
+  if (len < (std::size_t{1} << 17) || omp_in_parallel()) {
+    double total = 0.0;
+    for (std::size_t c = 0; c < chunks; ++c)
+      total += chunk_sum_abs(x, c * kChunk, std::min(len, (c + 1) * kChunk));
+    return total;
   }
+  std::vector<double> partial(chunks);
+#pragma omp parallel for schedule(static)
+  for (std::size_t c = 0; c < chunks; ++c)
+    partial[c] = chunk_sum_abs(x, c * kChunk, std::min(len, (c + 1) * kChunk));
+  double total = 0.0;
+  for (double p : partial) total += p;
   return total;
 }
 
