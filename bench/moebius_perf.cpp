@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "driver.h"
+#include "huge_page_allocator.h"
 #include "lattice_transforms.h"
 #include "planted_game.h"
 
@@ -29,7 +30,8 @@ template <class T> struct MoebiusState : hb::TypedState {
   using value_type = T;
   int n = 0, copies = 1;
   std::size_t samples = 0, len = 0;  // len = samples * 2^n, one copy
-  std::vector<T> input, blocked, per_bit;  // blocked, per_bit: `copies` copies of len
+  // huge-page backed (see src/huge_page_allocator.h), the same for both kernels
+  harsanyi::LatticeVector<T> input, blocked, per_bit;  // blocked, per_bit: `copies` copies of len
   explicit MoebiusState(const hb::Case& c)
       : n(c.n), copies(calls_for(c)), samples(c.samples), len(c.samples * subset_count(c.n)),
         input(len), blocked(len * copies), per_bit(len * copies) {
@@ -38,7 +40,7 @@ template <class T> struct MoebiusState : hb::TypedState {
     for (std::size_t k = 0; k < samples; ++k)
       hb::fill_uniform(input.data() + k * subset_count(n), subset_count(n), 1000 + k);
   }
-  void restore(std::vector<T>& out) const {
+  void restore(harsanyi::LatticeVector<T>& out) const {
     for (int i = 0; i < copies; ++i) std::copy(input.begin(), input.end(), out.begin() + i * len);
   }
 };
