@@ -52,7 +52,8 @@ template <class T>
 void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const SgdOptions& opt,
                           AndOrBatch<T>& out, Progress* progress = nullptr);
 
-/// Device bytes the GPU sgd fit needs per sample.
+/// @brief Device bytes the GPU sgd fit needs per sample (7 arrays of 2^n elements and a few
+/// scalars); the loss trace, 8 bytes per recorded entry, comes on top.
 std::size_t sgd_device_bytes_per_sample(int n, std::size_t element_size);
 
 }  // namespace harsanyi::cuda

@@ -1,0 +1,350 @@
+// The papers' sgd protocol (DESIGN §2.1) on the GPU for a batch of samples: the iteration of
+// fit_and_or_sgd in src/sgd_solver.cpp, step for step, with the same per-element arithmetic
+// (compiled with --fmad=false), the same transforms (bitwise equal in float64) and the loss summed
+// in double in the same order as sum_abs. float64 results therefore match the CPU bitwise.
+//
+// Per iteration (rows a and o of every sample live in one array `ao` of 2·samples rows, so each
+// transform is one batched call):
+//   combine:  clamp q; a = ½(v+q) + p; o = reverse(-(½(v+q) - p)); save w(∅) = ½(v+q)(∅) - p(∅)
+//   Möbius on ao                                    -> I_and, and I_or except at ∅
+//   (trace points and last iteration) restore I_or(∅) = w(∅); loss per sample in double
+//   sign:     a = sign(a); o = sign(o), o(∅) = 0 and g0 = sign(I_or(∅))   (Oᵀ's D and e∅)
+//   Möbius transpose on ao
+//   update:   Oᵀ sign = -reverse(o) + e∅·g0; momentum SGD on p and q with eta_t from the host
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+
+#include "cuda_backend.h"
+#include "cuda_check.h"
+#include "lattice_index.h"
+#include "lattice_internal.h"
+#include "lattice_transforms.h"
+#include "progress.h"
+#include "sgd_solver.h"
+
+namespace harsanyi::cuda {
+namespace {
+
+constexpr std::uint64_t kLossChunk = 4096;  // chunk of sum_abs in src/sgd_solver.cpp
+constexpr unsigned kLossLanes = 8;          // its accumulator lanes
+constexpr int kThreads = 256;
+constexpr int kProgressEvery = 256;  // iterations between progress updates
+
+std::uint64_t loss_chunk_length(std::uint64_t len) {
+  return std::min(len, kLossChunk);
+}
+std::uint64_t loss_chunks_per_row(std::uint64_t len) {
+  return len / loss_chunk_length(len);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device helpers with the CPU's exact semantics
+
+// std::min(std::max(q, -bound), bound), comparisons in the same order as libstdc++.
+template <class T>
+__device__ __forceinline__ T clamp_q(T q, T bound) {
+  const T lo = -bound;
+  const T m = (q < lo) ? lo : q;   // std::max(q, lo)
+  return (bound < m) ? bound : m;  // std::min(m, bound)
+}
+
+template <class T>
+__device__ __forceinline__ T sign_of(T x) {
+  return static_cast<T>((x > T(0)) - (x < T(0)));
+}
+
+__device__ __forceinline__ std::uint64_t global_thread() {
+  return static_cast<std::uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ __forceinline__ std::uint64_t grid_threads() {
+  return static_cast<std::uint64_t>(gridDim.x) * blockDim.x;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernels
+
+// bound[s] = qthres·|v(N) - v(∅)| of each sample, rounded to T as the CPU does.
+template <class T>
+__global__ void bound_kernel(const T* __restrict__ v, T* __restrict__ bound, int n,
+                             std::uint64_t samples, double qthres) {
+  const std::uint64_t len = std::uint64_t{1} << n;
+  for (std::uint64_t s = global_thread(); s < samples; s += grid_threads()) {
+    const double d = static_cast<double>(v[s * len + len - 1]) - static_cast<double>(v[s * len]);
+    bound[s] = static_cast<T>(qthres * fabs(d));
+  }
+}
+
+// Clamp q; a = h + p; o reversed and negated (the first step of the OR transform) with
+// h = ½(v + q); the unreversed o(∅) saved in empty[s] (it becomes I_or(∅)).
+template <class T>
+__global__ void combine_kernel(const T* __restrict__ v, const T* __restrict__ p, T* __restrict__ q,
+                               const T* __restrict__ bound, T* __restrict__ a, T* __restrict__ o,
+                               T* __restrict__ empty, int n, std::uint64_t total) {
+  const std::uint64_t mask = (std::uint64_t{1} << n) - 1;
+  const T half = T(0.5);
+  for (std::uint64_t k = global_thread(); k < total; k += grid_threads()) {
+    const std::uint64_t s = k >> n;
+    const T qi = clamp_q(q[k], bound[s]);
+    q[k] = qi;
+    const T h = half * (v[k] + qi);
+    const T pk = p[k];
+    a[k] = h + pk;
+    const T ov = h - pk;
+    o[index::reversed_element(k, n)] = -ov;
+    if ((k & mask) == 0) empty[s] = ov;
+  }
+}
+
+// Σ|x| of each chunk of kLossChunk elements of each row, in sum_abs's order: 8 lanes
+// accumulate elements i ≡ lane (mod 8), then lanes 0..7 and the tail are added in order.
+// Eight consecutive threads handle one chunk (the same loop trip for all eight).
+template <class T>
+__global__ void chunk_abs_kernel(const T* __restrict__ x, int n, std::uint64_t chunks,
+                                 std::uint64_t chunks_per_row, std::uint64_t chunk_len,
+                                 double* __restrict__ out) {
+  const unsigned lane = threadIdx.x & (kLossLanes - 1);
+  const unsigned group_mask = 0xFFu << (threadIdx.x & 24u);
+  const std::uint64_t groups = chunk_len / kLossLanes;
+  for (std::uint64_t id = global_thread() / kLossLanes; id < chunks;
+       id += grid_threads() / kLossLanes) {
+    const std::uint64_t row = id / chunks_per_row, c = id % chunks_per_row;
+    const T* base = x + (row << n) + c * chunk_len;
+    double acc = 0.0;
+    for (std::uint64_t m = 0; m < groups; ++m)
+      acc += fabs(static_cast<double>(base[m * kLossLanes + lane]));
+    double chunk = 0.0;
+    for (unsigned k = 0; k < kLossLanes; ++k)
+      chunk += __shfl_sync(group_mask, acc, static_cast<int>(k), kLossLanes);
+    if (lane == 0) {
+      for (std::uint64_t i = groups * kLossLanes; i < chunk_len; ++i)
+        chunk += fabs(static_cast<double>(base[i]));
+      out[id] = chunk;
+    }
+  }
+}
+
+// loss[s] = Σ chunks of I_and's row + Σ chunks of I_or's row (in order); also into the trace.
+__global__ void loss_kernel(const double* __restrict__ chunk_sums, std::uint64_t samples,
+                            std::uint64_t chunks_per_row, double* __restrict__ loss,
+                            double* __restrict__ trace, int trace_len, int slot) {
+  for (std::uint64_t s = global_thread(); s < samples; s += grid_threads()) {
+    const double* ca = chunk_sums + s * chunks_per_row;
+    const double* co = chunk_sums + (samples + s) * chunks_per_row;
+    double ta = 0.0, to = 0.0;
+    for (std::uint64_t c = 0; c < chunks_per_row; ++c) ta += ca[c];
+    for (std::uint64_t c = 0; c < chunks_per_row; ++c) to += co[c];
+    const double l = ta + to;
+    loss[s] = l;
+    if (slot >= 0) trace[s * static_cast<std::uint64_t>(trace_len) + slot] = l;
+  }
+}
+
+// Signs of I_and and I_or (rows [0, samples) and [samples, 2·samples) of ao); the OR rows'
+// ∅ entry becomes 0 and its sign goes to g0 (the D and e∅ parts of Oᵀ).
+template <class T>
+__global__ void sign_kernel(T* __restrict__ ao, const T* __restrict__ empty, T* __restrict__ g0,
+                            int n, std::uint64_t samples) {
+  const std::uint64_t mask = (std::uint64_t{1} << n) - 1;
+  const std::uint64_t total = (2 * samples) << n;
+  for (std::uint64_t k = global_thread(); k < total; k += grid_threads()) {
+    const std::uint64_t row = k >> n;
+    if (row >= samples && (k & mask) == 0) {
+      g0[row - samples] = sign_of(empty[row - samples]);
+      ao[k] = T(0);
+    } else {
+      ao[k] = sign_of(ao[k]);
+    }
+  }
+}
+
+// Sub-gradients and the momentum step. a = Mᵀ sign(I_and); Oᵀ sign(I_or) = -reverse(o) + e∅·g0.
+template <class T>
+__global__ void update_kernel(const T* __restrict__ a, const T* __restrict__ o,
+                              const T* __restrict__ g0, T* __restrict__ p, T* __restrict__ q,
+                              T* __restrict__ bp, T* __restrict__ bq, T eta, T momentum, bool first,
+                              int n, std::uint64_t total) {
+  const std::uint64_t mask = (std::uint64_t{1} << n) - 1;
+  const T half = T(0.5);
+  for (std::uint64_t k = global_thread(); k < total; k += grid_threads()) {
+    const T ak = a[k];
+    T ok = -o[index::reversed_element(k, n)];
+    if ((k & mask) == 0) ok += g0[k >> n];
+    const T gp = ak - ok;
+    const T gq = half * ak + half * ok;
+    const T np = first ? gp : momentum * bp[k] + gp;
+    const T nq = first ? gq : momentum * bq[k] + gq;
+    bp[k] = np;
+    bq[k] = nq;
+    p[k] = p[k] - eta * np;
+    q[k] = q[k] - eta * nq;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host-side RAII
+
+template <class T>
+class DeviceArray {
+ public:
+  explicit DeviceArray(std::size_t count) {
+    if (count > 0)
+      HARSANYI_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&ptr_), count * sizeof(T)));
+  }
+  ~DeviceArray() {
+    if (ptr_) cudaFree(ptr_);  // no throw from a destructor
+  }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  T* get() const { return ptr_; }
+
+ private:
+  T* ptr_ = nullptr;
+};
+
+class OwnStream {
+ public:
+  OwnStream() { HARSANYI_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
+  ~OwnStream() {
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+  OwnStream(const OwnStream&) = delete;
+  OwnStream& operator=(const OwnStream&) = delete;
+  cudaStream_t get() const { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
+std::string gib(std::uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f GiB", static_cast<double>(bytes) / (1u << 30));
+  return text;
+}
+
+// dst: a vector (any allocator) already sized to hold `count` elements.
+template <class Vector, class T>
+void copy_to_host(Vector& dst, const T* src, std::size_t count, cudaStream_t stream) {
+  static_assert(sizeof(*dst.data()) == sizeof(T), "element types differ");
+  if (count == 0) return;
+  if (dst.size() < count) throw std::logic_error("sgd (GPU): output not sized");
+  HARSANYI_CUDA_CHECK(
+      cudaMemcpyAsync(dst.data(), src, count * sizeof(T), cudaMemcpyDeviceToHost, stream));
+}
+
+}  // namespace
+
+std::size_t sgd_device_bytes_per_sample(int n, std::size_t element_size) {
+  const std::uint64_t len = subset_count(n);
+  // v, p, q, two momentum buffers, I_and, I_or; bound, w(∅), sign(I_or(∅)); the loss and the
+  // loss's chunk sums of both rows. The trace (8 bytes per entry) comes on top.
+  return 7 * len * element_size + 3 * element_size + sizeof(double) +
+         2 * loss_chunks_per_row(len) * sizeof(double);
+}
+
+template <class T>
+void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const SgdOptions& opt,
+                          AndOrBatch<T>& out, Progress* progress) {
+  if (opt.iters < 1) throw std::invalid_argument("sgd (GPU): iters must be >= 1");
+  if (n < 0 || n > kMaxDevicePlayers)
+    throw std::invalid_argument("sgd (GPU): n = " + std::to_string(n) + " out of range");
+  const int tl = trace_length(opt.iters, opt.trace_every);
+  if (samples == 0) {
+    out.resize(samples, n, tl);
+    return;
+  }
+  if (h_values == nullptr) throw std::invalid_argument("sgd (GPU): null values");
+  const std::uint64_t len = subset_count(n);
+  if (samples > (~std::uint64_t{0} >> (n + 1)))
+    throw std::invalid_argument("sgd (GPU): batch too large");
+  const std::uint64_t total = samples * len;
+
+  // Refuse before allocating anything (device or host) when the batch cannot fit.
+  const std::uint64_t need = samples * (sgd_device_bytes_per_sample(n, sizeof(T)) +
+                                        static_cast<std::uint64_t>(tl) * sizeof(double));
+  const std::uint64_t free_bytes = device_free_bytes();
+  if (need > free_bytes)
+    throw std::runtime_error("sgd (GPU): a batch of " + std::to_string(samples) +
+                             " samples at n = " + std::to_string(n) + " needs " + gib(need) +
+                             " of device memory but only " + gib(free_bytes) + " is free on " +
+                             device_description() + "; use fewer samples per batch (" +
+                             gib(need / samples) + " per sample)");
+
+  out.resize(samples, n, tl);
+  OwnStream own;
+  const cudaStream_t stream = own.get();
+  const std::uint64_t cpr = loss_chunks_per_row(len);
+  DeviceArray<T> v(total), p(total), q(total), bp(total), bq(total), ao(2 * total);
+  DeviceArray<T> bound(samples), empty(samples), g0(samples);
+  DeviceArray<double> chunk_sums(2 * samples * cpr), loss(samples);
+  DeviceArray<double> trace(samples * static_cast<std::uint64_t>(tl));
+  T* a = ao.get();
+  T* o = ao.get() + total;
+
+  HARSANYI_CUDA_CHECK(
+      cudaMemcpyAsync(v.get(), h_values, total * sizeof(T), cudaMemcpyHostToDevice, stream));
+  HARSANYI_CUDA_CHECK(cudaMemsetAsync(p.get(), 0, total * sizeof(T), stream));
+  HARSANYI_CUDA_CHECK(cudaMemsetAsync(q.get(), 0, total * sizeof(T), stream));
+  HARSANYI_CUDA_CHECK(cudaMemsetAsync(bp.get(), 0, total * sizeof(T), stream));
+  HARSANYI_CUDA_CHECK(cudaMemsetAsync(bq.get(), 0, total * sizeof(T), stream));
+  bound_kernel<T><<<launch_blocks(samples, kThreads), kThreads, 0, stream>>>(
+      v.get(), bound.get(), n, samples, opt.qthres);
+  HARSANYI_CUDA_LAUNCH_CHECK();
+
+  const T momentum = static_cast<T>(opt.momentum);
+  const unsigned blocks = launch_blocks(total, kThreads);
+  const unsigned blocks2 = launch_blocks(2 * total, kThreads);
+  const std::uint64_t chunks = 2 * samples * cpr;
+  const unsigned loss_blocks = launch_blocks(chunks * kLossLanes, kThreads);
+  for (int t = 0; t < opt.iters; ++t) {
+    combine_kernel<T><<<blocks, kThreads, 0, stream>>>(v.get(), p.get(), q.get(), bound.get(), a, o,
+                                                       empty.get(), n, total);
+    HARSANYI_CUDA_LAUNCH_CHECK();
+    lattice_transform(LatticeOp::Moebius, ao.get(), n, 2 * samples, stream);
+
+    const bool traced = tl > 0 && t % opt.trace_every == 0;
+    const bool last = t + 1 == opt.iters;
+    if (traced || last) {
+      set_empty_entries<T>(o, n, samples, nullptr, empty.get(), stream);  // I_or(∅) = w(∅)
+      chunk_abs_kernel<T><<<loss_blocks, kThreads, 0, stream>>>(
+          ao.get(), n, chunks, cpr, loss_chunk_length(len), chunk_sums.get());
+      HARSANYI_CUDA_LAUNCH_CHECK();
+      loss_kernel<<<launch_blocks(samples, kThreads), kThreads, 0, stream>>>(
+          chunk_sums.get(), samples, cpr, loss.get(), trace.get(), tl,
+          traced ? t / opt.trace_every : -1);
+      HARSANYI_CUDA_LAUNCH_CHECK();
+    }
+    if (progress && (t + 1) % kProgressEvery == 0)
+      progress->advance(static_cast<std::uint64_t>(kProgressEvery) * samples);
+    if (last) break;
+
+    sign_kernel<T><<<blocks2, kThreads, 0, stream>>>(ao.get(), empty.get(), g0.get(), n, samples);
+    HARSANYI_CUDA_LAUNCH_CHECK();
+    lattice_transform(LatticeOp::MoebiusTranspose, ao.get(), n, 2 * samples, stream);
+    const T eta = static_cast<T>(sgd_learning_rate(opt.lr, opt.iters, t));
+    update_kernel<T><<<blocks, kThreads, 0, stream>>>(a, o, g0.get(), p.get(), q.get(), bp.get(),
+                                                      bq.get(), eta, momentum, t == 0, n, total);
+    HARSANYI_CUDA_LAUNCH_CHECK();
+  }
+
+  copy_to_host(out.and_, a, total, stream);
+  copy_to_host(out.or_, o, total, stream);
+  copy_to_host(out.p, p.get(), total, stream);
+  copy_to_host(out.q, q.get(), total, stream);
+  copy_to_host(out.loss, loss.get(), samples, stream);
+  copy_to_host(out.trace, trace.get(), samples * static_cast<std::uint64_t>(tl), stream);
+  HARSANYI_CUDA_CHECK(cudaStreamSynchronize(stream));
+  if (progress) progress->advance(static_cast<std::uint64_t>(opt.iters % kProgressEvery) * samples);
+}
+
+#define HARSANYI_INSTANTIATE(T)                                                        \
+  template void fit_and_or_sgd_batch<T>(const T*, std::size_t, int, const SgdOptions&, \
+                                        AndOrBatch<T>&, Progress*);
+HARSANYI_INSTANTIATE(float)
+HARSANYI_INSTANTIATE(double)
+#undef HARSANYI_INSTANTIATE
+
+}  // namespace harsanyi::cuda
