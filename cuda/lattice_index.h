@@ -19,10 +19,12 @@
 
 #include <cstdint>
 
+#ifndef HARSANYI_HD
 #if defined(__CUDACC__)
 #define HARSANYI_HD __host__ __device__ __forceinline__
 #else
 #define HARSANYI_HD inline
+#endif
 #endif
 
 namespace harsanyi::cuda::index {

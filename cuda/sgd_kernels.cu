@@ -24,6 +24,7 @@
 #include "lattice_internal.h"
 #include "lattice_transforms.h"
 #include "progress.h"
+#include "sgd_element_step.h"
 #include "sgd_solver.h"
 
 namespace harsanyi::cuda {
@@ -43,19 +44,6 @@ std::uint64_t loss_chunks_per_row(std::uint64_t len) {
 
 // ---------------------------------------------------------------------------------------------
 // Device helpers with the CPU's exact semantics
-
-// std::min(std::max(q, -bound), bound), comparisons in the same order as libstdc++.
-template <class T>
-__device__ __forceinline__ T clamp_q(T q, T bound) {
-  const T lo = -bound;
-  const T m = (q < lo) ? lo : q;   // std::max(q, lo)
-  return (bound < m) ? bound : m;  // std::min(m, bound)
-}
-
-template <class T>
-__device__ __forceinline__ T sign_of(T x) {
-  return static_cast<T>((x > T(0)) - (x < T(0)));
-}
 
 __device__ __forceinline__ std::uint64_t global_thread() {
   return static_cast<std::uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -85,15 +73,13 @@ __global__ void combine_kernel(const T* __restrict__ v, const T* __restrict__ p,
                                const T* __restrict__ bound, T* __restrict__ a, T* __restrict__ o,
                                T* __restrict__ empty, int n, std::uint64_t total) {
   const std::uint64_t mask = (std::uint64_t{1} << n) - 1;
-  const T half = T(0.5);
   for (std::uint64_t k = global_thread(); k < total; k += grid_threads()) {
     const std::uint64_t s = k >> n;
-    const T qi = clamp_q(q[k], bound[s]);
+    const T qi = sgd_step::clamp_q(q[k], bound[s]);
     q[k] = qi;
-    const T h = half * (v[k] + qi);
-    const T pk = p[k];
-    a[k] = h + pk;
-    const T ov = h - pk;
+    T ak, ov;
+    sgd_step::split(v[k], qi, p[k], ak, ov);
+    a[k] = ak;
     o[index::reversed_element(k, n)] = -ov;
     if ((k & mask) == 0) empty[s] = ov;
   }
@@ -153,10 +139,10 @@ __global__ void sign_kernel(T* __restrict__ ao, const T* __restrict__ empty, T* 
   for (std::uint64_t k = global_thread(); k < total; k += grid_threads()) {
     const std::uint64_t row = k >> n;
     if (row >= samples && (k & mask) == 0) {
-      g0[row - samples] = sign_of(empty[row - samples]);
+      g0[row - samples] = sgd_step::sign_of(empty[row - samples]);
       ao[k] = T(0);
     } else {
-      ao[k] = sign_of(ao[k]);
+      ao[k] = sgd_step::sign_of(ao[k]);
     }
   }
 }
@@ -168,19 +154,11 @@ __global__ void update_kernel(const T* __restrict__ a, const T* __restrict__ o,
                               T* __restrict__ bp, T* __restrict__ bq, T eta, T momentum, bool first,
                               int n, std::uint64_t total) {
   const std::uint64_t mask = (std::uint64_t{1} << n) - 1;
-  const T half = T(0.5);
   for (std::uint64_t k = global_thread(); k < total; k += grid_threads()) {
     const T ak = a[k];
     T ok = -o[index::reversed_element(k, n)];
     if ((k & mask) == 0) ok += g0[k >> n];
-    const T gp = ak - ok;
-    const T gq = half * ak + half * ok;
-    const T np = first ? gp : momentum * bp[k] + gp;
-    const T nq = first ? gq : momentum * bq[k] + gq;
-    bp[k] = np;
-    bq[k] = nq;
-    p[k] = p[k] - eta * np;
-    q[k] = q[k] - eta * nq;
+    sgd_step::momentum_step(ak, ok, first, momentum, eta, bp[k], bq[k], p[k], q[k]);
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include "lattice_transforms.h"
 #include "progress.h"
+#include "sgd_element_step.h"
 
 namespace harsanyi {
 
@@ -78,8 +79,6 @@ template <class T> double sum_abs(const T* x, std::size_t len) {
 
 namespace {
 
-template <class T> inline T sign_of(T x) { return static_cast<T>((x > T(0)) - (x < T(0))); }
-
 // Elementwise loops are threaded only for large single-sample fits.
 inline bool elementwise_threads(std::size_t len) {
   return len >= (std::size_t{1} << 16) && !omp_in_parallel();
@@ -99,18 +98,14 @@ double fit_and_or_sgd(const T* v, int n, const SgdOptions& opt, T* a, T* o, T* p
   const T bound = static_cast<T>(opt.qthres * std::fabs(static_cast<double>(v[len - 1]) -
                                                          static_cast<double>(v[0])));
   const T momentum = static_cast<T>(opt.momentum);
-  const T half = T(0.5);
   double loss = 0.0;
   constexpr int kProgressEvery = 64;
   for (int t = 0; t < opt.iters; ++t) {
     // clamp q; v_and = ½(v + q) + p, v_or = ½(v + q) − p
 #pragma omp parallel for schedule(static) if (par)
     for (std::size_t i = 0; i < len; ++i) {
-      const T qi = std::min(std::max(q[i], -bound), bound);
-      q[i] = qi;
-      const T h = half * (v[i] + qi);
-      a[i] = h + p[i];
-      o[i] = h - p[i];
+      q[i] = sgd_step::clamp_q(q[i], bound);
+      sgd_step::split(v[i], q[i], p[i], a[i], o[i]);
     }
     moebius_transform(a, n);
     or_transform(o, n);
@@ -122,24 +117,16 @@ double fit_and_or_sgd(const T* v, int n, const SgdOptions& opt, T* a, T* o, T* p
     // sub-gradients: ∂L/∂p = Mᵀ sign(I_and) − Oᵀ sign(I_or), ∂L/∂q = ½Mᵀ sign(I_and) + ½Oᵀ sign(I_or)
 #pragma omp parallel for schedule(static) if (par)
     for (std::size_t i = 0; i < len; ++i) {
-      a[i] = sign_of(a[i]);
-      o[i] = sign_of(o[i]);
+      a[i] = sgd_step::sign_of(a[i]);
+      o[i] = sgd_step::sign_of(o[i]);
     }
     moebius_transpose(a, n);
     or_transform_transpose(o, n);
     const T eta = static_cast<T>(sgd_learning_rate(opt.lr, opt.iters, t));
     const bool first = (t == 0);
 #pragma omp parallel for schedule(static) if (par)
-    for (std::size_t i = 0; i < len; ++i) {
-      const T gp = a[i] - o[i];
-      const T gq = half * a[i] + half * o[i];
-      const T np = first ? gp : momentum * bp[i] + gp;
-      const T nq = first ? gq : momentum * bq[i] + gq;
-      bp[i] = np;
-      bq[i] = nq;
-      p[i] = p[i] - eta * np;
-      q[i] = q[i] - eta * nq;
-    }
+    for (std::size_t i = 0; i < len; ++i)
+      sgd_step::momentum_step(a[i], o[i], first, momentum, eta, bp[i], bq[i], p[i], q[i]);
   }
   if (progress) progress->advance(static_cast<std::uint64_t>(opt.iters % kProgressEvery));
   return loss;
