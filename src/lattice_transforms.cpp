@@ -114,8 +114,8 @@ struct PassPlan {
 };
 
 template <class T> PassPlan make_plan(int n) {
-  constexpr std::size_t kBlockBytes = 256 * 1024;   // low-bit block: stays in L2
-  constexpr std::size_t kBufferBytes = 256 * 1024;  // high-bit buffer: stays in L2
+  constexpr std::size_t kBlockBytes = 512 * 1024;   // low-bit block: half of L2
+  constexpr std::size_t kBufferBytes = 512 * 1024;  // high-bit buffer: half of L2 (n <= 26: two passes)
   constexpr std::size_t kStripBytes = 512;          // eight cache lines per gathered row
   PassPlan plan;
   int lb = 0;
