@@ -113,17 +113,14 @@ struct PassPlan {
   std::size_t strip;             // contiguous elements per row in a high-group buffer
 };
 
-template <class T> PassPlan make_plan(int n) {
-  constexpr std::size_t kBlockBytes = 512 * 1024;   // low-bit block: half of L2
-  constexpr std::size_t kBufferBytes = 512 * 1024;  // high-bit buffer: half of L2 (n <= 26: two passes)
-  constexpr std::size_t kStripBytes = 512;          // eight cache lines per gathered row
+template <class T> PassPlan make_plan(int n, const LatticeBlocking& blocking) {
   PassPlan plan;
   int lb = 0;
-  while ((std::size_t{2} << lb) * sizeof(T) <= kBlockBytes) ++lb;
+  while ((std::size_t{2} << lb) * sizeof(T) <= blocking.block_bytes) ++lb;
   plan.low_bits = std::min(n, lb);
-  plan.strip = kStripBytes / sizeof(T);
-  int kmax = 0;
-  while ((std::size_t{2} << kmax) * plan.strip * sizeof(T) <= kBufferBytes) ++kmax;
+  plan.strip = std::max<std::size_t>(1, blocking.strip_bytes / sizeof(T));
+  int kmax = 1;  // at least one bit per high group, whatever the buffer
+  while ((std::size_t{2} << kmax) * plan.strip * sizeof(T) <= blocking.buffer_bytes) ++kmax;
   const int rest = n - plan.low_bits;
   if (rest > 0) {
     const int groups = (rest + kmax - 1) / kmax;
@@ -140,11 +137,12 @@ template <class T> PassPlan make_plan(int n) {
 // Threads only when the work is worth a parallel region.
 inline bool worth_threads(std::size_t elements) { return elements >= (std::size_t{1} << 15); }
 
-template <class Op, class T> void butterfly(T* data, int n, std::size_t samples) {
+template <class Op, class T>
+void butterfly(T* data, int n, std::size_t samples, const LatticeBlocking& blocking = {}) {
   if (n < 0 || n > kMaxPlayers) throw std::invalid_argument("lattice transform: n out of range");
   if (n == 0 || samples == 0) return;
   const std::size_t len = std::size_t{1} << n;
-  const PassPlan plan = make_plan<T>(n);
+  const PassPlan plan = make_plan<T>(n, blocking);
   const bool par = worth_threads(len * samples) && !omp_in_parallel();
 
   // Pass 1: low bits inside contiguous blocks.
@@ -230,6 +228,17 @@ std::vector<T> take_empty_entries(T* data, int n, std::size_t samples, bool clea
 
 }  // namespace
 
+template <class T>
+void lattice_transform(LatticeOp op, T* data, int n, std::size_t samples,
+                       const LatticeBlocking& blocking) {
+  switch (op) {
+    case LatticeOp::Moebius: return butterfly<MoebiusOp>(data, n, samples, blocking);
+    case LatticeOp::MoebiusTranspose: return butterfly<MoebiusTOp>(data, n, samples, blocking);
+    case LatticeOp::Zeta: return butterfly<ZetaOp>(data, n, samples, blocking);
+    case LatticeOp::ZetaTranspose: return butterfly<ZetaTOp>(data, n, samples, blocking);
+  }
+}
+
 template <class T> void moebius_transform(T* data, int n, std::size_t samples) {
   butterfly<MoebiusOp>(data, n, samples);
 }
@@ -287,6 +296,8 @@ template <class T> void moebius_transform_per_bit(T* data, int n, std::size_t sa
 }
 
 #define HARSANYI_INSTANTIATE(T)                                                   \
+  template void lattice_transform<T>(LatticeOp, T*, int, std::size_t,             \
+                                     const LatticeBlocking&);                     \
   template void moebius_transform<T>(T*, int, std::size_t);                       \
   template void moebius_transpose<T>(T*, int, std::size_t);                       \
   template void zeta_transform<T>(T*, int, std::size_t);                          \

@@ -20,6 +20,25 @@ constexpr int kMaxPlayers = 40;
 /// Number of subsets 2^n.
 inline std::uint64_t subset_count(int n) { return std::uint64_t{1} << n; }
 
+/// Which butterfly a lattice transform applies.
+enum class LatticeOp { Moebius, MoebiusTranspose, Zeta, ZetaTranspose };
+
+/// @brief Cache-blocking of the CPU kernels, in bytes. The low bits are done inside contiguous
+/// blocks of `block_bytes`; the high bits in groups whose rows (`strip_bytes` contiguous bytes
+/// each, at the group's stride) are gathered into a buffer of at most `buffer_bytes`. The defaults
+/// suit a 1 MiB L2 (n <= 26 in double takes two passes over memory). Any blocking gives the same
+/// result bitwise.
+struct LatticeBlocking {
+  std::size_t block_bytes = 512 * 1024;
+  std::size_t buffer_bytes = 512 * 1024;
+  std::size_t strip_bytes = 512;
+};
+
+/// @brief One of the four butterflies with an explicit blocking (for tuning and tests).
+template <class T>
+void lattice_transform(LatticeOp op, T* data, int n, std::size_t samples,
+                       const LatticeBlocking& blocking);
+
 /// @brief AND (Harsanyi / Möbius) transform: f(S) <- Σ_{T⊆S} (-1)^{|S|-|T|} f(T).
 template <class T> void moebius_transform(T* data, int n, std::size_t samples = 1);
 /// @brief Transpose of the Möbius transform: f(T) <- Σ_{S⊇T} (-1)^{|S|-|T|} f(S).

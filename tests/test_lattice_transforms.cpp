@@ -124,6 +124,37 @@ TEST(LatticeTransforms, BlockedEqualsPerBitLoopBitwise) {
   }
 }
 
+TEST(LatticeTransforms, AnyBlockingGivesTheSameResultBitwise) {
+  // Tiny blocks, buffers and strips force many high-bit groups (the path large n takes with the
+  // default blocking) at sizes a test can afford; every op, both types, batches of rows.
+  const LatticeBlocking blockings[] = {
+      {64, 128, 16}, {256, 1024, 64}, {8, 16, 8}, {1, 1, 1}, {4096, 65536, 512}};
+  const LatticeOp ops[] = {LatticeOp::Moebius, LatticeOp::MoebiusTranspose, LatticeOp::Zeta,
+                           LatticeOp::ZetaTranspose};
+  for (int n : {0, 1, 2, 3, 5, 9, 12, 16}) {
+    for (LatticeOp op : ops) {
+      const auto input = random_values<double>(n, 3, 800 + n);
+      auto reference = input;
+      lattice_transform(op, reference.data(), n, 3, LatticeBlocking{});
+      if (op == LatticeOp::Moebius) {
+        auto per_bit = input;
+        moebius_transform_per_bit(per_bit.data(), n, 3);
+        ASSERT_EQ(reference, per_bit) << "n = " << n;
+      }
+      for (const auto& b : blockings) {
+        auto x = input;
+        lattice_transform(op, x.data(), n, 3, b);
+        ASSERT_EQ(x, reference) << "n = " << n << " op " << static_cast<int>(op) << " blocking "
+                                << b.block_bytes << "/" << b.buffer_bytes << "/" << b.strip_bytes;
+        auto f = std::vector<float>(input.begin(), input.end()), fr = f;
+        lattice_transform(op, fr.data(), n, 3, LatticeBlocking{});
+        lattice_transform(op, f.data(), n, 3, b);
+        ASSERT_EQ(f, fr) << "float n = " << n;
+      }
+    }
+  }
+}
+
 TEST(LatticeTransforms, BatchRowsAreIndependent) {
   const int n = 16;
   auto batch = random_values<double>(n, 4, 42);
