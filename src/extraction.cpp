@@ -18,6 +18,7 @@
 #include "h5_wrappers.h"
 #include "harsanyi_config.h"
 #include "lattice_transforms.h"
+#include "output_file.h"
 #include "progress.h"
 #include "system_memory.h"
 
@@ -66,9 +67,10 @@ int check_values_shape(const h5::File& in, std::size_t& samples) {
                                 "(one value per subset of n players: 2^n)",
                                 in.path(), len));
   const int n = __builtin_ctzll(len);
-  if (n > kMaxPlayers)
-    throw UserError(fmt::format("{}: n = {} players is above the supported maximum {}", in.path(),
-                                n, kMaxPlayers));
+  constexpr int kMaxExtractPlayers = 33;  // salient counts per order are int32 (C(34,17) > 2^31)
+  if (n > kMaxExtractPlayers)
+    throw UserError(fmt::format("{}: n = {} players is above the supported maximum {} of extract",
+                                in.path(), n, kMaxExtractPlayers));
   return n;
 }
 
@@ -97,38 +99,6 @@ bool use_cuda(const std::string& device, std::string& note) {
   return true;
 }
 
-class OutputFile {
- public:
-  // Creates OUT.part; the destructor removes it unless commit() renamed it to OUT.
-  OutputFile(const std::string& out, bool force) : final_(out), temp_(out + ".part") {
-    if (fs::exists(final_) && !force)
-      throw UserError(final_ + ": output file exists; pass --force to overwrite it");
-    const fs::path parent = fs::absolute(final_).parent_path();
-    if (!fs::is_directory(parent))
-      throw UserError(final_ + ": output directory " + parent.string() + " does not exist");
-    file_ = std::make_unique<h5::File>(h5::File::create(temp_));
-  }
-  ~OutputFile() {
-    if (file_) {
-      file_.reset();
-      std::error_code ec;
-      fs::remove(temp_, ec);
-    }
-  }
-  h5::File& operator*() { return *file_; }
-  h5::File* operator->() { return file_.get(); }
-  void commit() {
-    file_->set_attribute("complete", std::int64_t{1});
-    file_->close();
-    file_.reset();
-    fs::rename(temp_, final_);
-  }
-
- private:
-  std::string final_, temp_;
-  std::unique_ptr<h5::File> file_;
-};
-
 template <class T>
 ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int n,
                              std::size_t samples) {
@@ -141,8 +111,10 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
   const bool gpu = and_or && use_cuda(opt.device, device_note);
   if (!device_note.empty() && opt.progress) std::fprintf(stderr, "extract: %s\n", device_note.c_str());
 
-  // Memory: refuse before allocating when one sample will not fit.
-  const std::size_t per_sample = sgd_bytes_per_sample(n, sizeof(T)) + len * sizeof(T);
+  // Memory: refuse before allocating when one sample will not fit. and-or: the solver's arrays
+  // (sgd_bytes_per_sample) plus the Shapley scratch; and: the values and I_and, plus scratch.
+  const std::size_t per_sample = (and_or ? sgd_bytes_per_sample(n, sizeof(T)) : 2 * len * sizeof(T)) +
+                                 len * sizeof(T);
   const std::size_t avail = available_memory_bytes();
   if (per_sample > avail)
     throw UserError(fmt::format(
@@ -169,6 +141,12 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
                                                            cuda::sgd_device_bytes_per_sample(n, sizeof(T))));
   }
   batch = std::min(batch, samples);
+  if (batch * per_sample > avail)
+    throw UserError(fmt::format("--batch {} needs {} of memory ({} per sample), but only {} is "
+                                "available; use a smaller --batch (or 0 to choose it)",
+                                batch, format_bytes(static_cast<double>(batch * per_sample)),
+                                format_bytes(static_cast<double>(per_sample)),
+                                format_bytes(static_cast<double>(avail))));
 
   OutputFile out(opt.out_path, opt.force);
   const hsize_t S = samples, L = len, K = static_cast<hsize_t>(n) + 1;
@@ -267,7 +245,7 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
       if (o) order_strength(o, n, thresholds[s], &pos[1][s * K], &neg[1][s * K], &count[1][s * K]);
       std::copy(v, v + len, shap_div.begin());
       moebius_transform(shap_div.data(), n);
-      shapley_from_dividends(shap_div.data(), n, &shapley[s * n]);
+      shapley_from_dividends(shap_div.data(), n, shapley.data() + s * n);
     }
 
     out->write_rows("/interactions/and", s0, b, fit.and_.data());
@@ -325,8 +303,7 @@ ExtractSummary run_extract(const ExtractOptions& opt) {
       throw UserError(e.what());
     }
   }();
-  if (fs::exists(opt.out_path) && !opt.force)
-    throw UserError(opt.out_path + ": output file exists; pass --force to overwrite it");
+  OutputFile::check_target(opt.out_path, opt.force);
   if (fs::exists(opt.out_path) && fs::equivalent(opt.out_path, opt.values_path))
     throw UserError("--out is the input file; choose another output path");
   std::size_t samples = 0;

@@ -3,19 +3,13 @@
 #pragma once
 
 #include <cstddef>
-#include <stdexcept>
 #include <string>
 
 #include "interaction_metrics.h"
 #include "sgd_solver.h"
+#include "user_error.h"
 
 namespace harsanyi {
-
-/// A problem with the user's input or request: printed as one line, exit code 2.
-class UserError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 /// @brief Every option of an extraction (the resolved config stored in the output file).
 struct ExtractOptions {

@@ -81,6 +81,11 @@ Handle open_object(hid_t file, const std::string& object) {
 
 }  // namespace
 
+void prepare_library() {
+  H5dont_atexit();
+  silence_library_errors();
+}
+
 void silence_library_errors() {
   static std::once_flag once;
   std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
@@ -99,6 +104,23 @@ Handle& Handle::operator=(Handle&& o) noexcept {
 void Handle::reset() {
   if (id_ >= 0 && closer_) closer_(id_);
   id_ = H5I_INVALID_HID;
+}
+
+void Handle::close(const std::string& what) {
+  if (id_ < 0) return;
+  const herr_t status = closer_ ? closer_(id_) : 0;
+  id_ = H5I_INVALID_HID;
+  check(status, what);
+}
+
+void File::close() {
+  if (!handle_.valid()) return;
+  const herr_t flushed = H5Fflush(handle_.id(), H5F_SCOPE_GLOBAL);
+  if (flushed < 0) {
+    handle_.reset();
+    fail(path_ + ": cannot write the file to disk (full disk or file size limit?)");
+  }
+  handle_.close(path_ + ": cannot close the file (full disk or file size limit?)");
 }
 
 hid_t native_type(Dtype t) {
@@ -174,8 +196,10 @@ void File::create_dataset(const std::string& name, Dtype type, const std::vector
   bool nonempty = true;
   for (hsize_t d : dims) nonempty = nonempty && d > 0;
   if (chunk_rows > 0 && nonempty) {
+    // HDF5 chunks must stay below 4 GiB: at most 2^20 elements along each further axis
     std::vector<hsize_t> chunk = dims;
     chunk[0] = std::min(chunk_rows, dims[0]);
+    for (std::size_t i = 1; i < chunk.size(); ++i) chunk[i] = std::min<hsize_t>(dims[i], hsize_t{1} << 20);
     check(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()),
           "chunking of " + name);
   }
@@ -192,6 +216,9 @@ void File::write_rows(const std::string& name, hsize_t row0, hsize_t rows, const
   Handle mem = select_rows(space.id(), row0, rows, path_ + ":" + name);
   check(H5Dwrite(ds.id(), native_type(dtype_of<T>()), mem.id(), space.id(), H5P_DEFAULT, data),
         fmt::format("{}: write to {}", path_, name));
+  mem.reset();
+  space.reset();
+  ds.close(fmt::format("{}: write to {} (full disk or file size limit?)", path_, name));
 }
 
 template <class T>

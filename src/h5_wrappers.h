@@ -21,6 +21,10 @@ class H5Error : public std::runtime_error {
 /// Turns off HDF5's automatic error printing (we report errors ourselves). Idempotent.
 void silence_library_errors();
 
+/// Call first in main, before any other HDF5 call: keeps HDF5 from installing its exit-time
+/// teardown, which crashes on a file whose close failed (full disk); our handles close files.
+void prepare_library();
+
 /// Owns one hid_t and closes it with the matching H5*close.
 class Handle {
  public:
@@ -32,7 +36,10 @@ class Handle {
   Handle(Handle&& o) noexcept : id_(o.id_), closer_(o.closer_) { o.id_ = H5I_INVALID_HID; }
   Handle& operator=(Handle&& o) noexcept;
   ~Handle() { reset(); }
+  /// Closes without checking (destructors, error paths).
   void reset();
+  /// Closes and throws H5Error if the library reports a failure (a close flushes cached data).
+  void close(const std::string& what);
   hid_t id() const { return id_; }
   bool valid() const { return id_ >= 0; }
 
@@ -67,7 +74,9 @@ class File {
   static File create(const std::string& path);
   const std::string& path() const { return path_; }
   hid_t id() const { return handle_.id(); }
-  void close() { handle_.reset(); }
+  /// Flushes and closes the file; throws H5Error if any buffered data could not be written
+  /// (full disk, file size limit), so a caller never treats a damaged file as complete.
+  void close();
 
   bool exists(const std::string& object) const;
   DatasetInfo info(const std::string& dataset) const;

@@ -63,6 +63,7 @@ void add_extract(CLI::App& app, harsanyi::ExtractOptions& o, std::string& tau_re
 }  // namespace
 
 int main(int argc, char** argv) {
+  harsanyi::h5::prepare_library();
   CLI::App app{fmt::format(
       "harsanyi {} ({}): AND-OR interactions of deep networks over all 2^n masked inputs.\n"
       "Subsets are uint64 indices whose bit i is player i. Run 'harsanyi SUBCOMMAND --help'.",

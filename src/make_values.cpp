@@ -1,6 +1,5 @@
 #include "make_values.h"
 
-#include <filesystem>
 #include <random>
 #include <vector>
 
@@ -10,6 +9,7 @@
 #include "h5_wrappers.h"
 #include "harsanyi_config.h"
 #include "lattice_transforms.h"
+#include "output_file.h"
 #include "planted_game.h"
 
 namespace harsanyi {
@@ -18,12 +18,13 @@ void make_values_file(const MakeValuesOptions& opt) {
   if (opt.n < 1 || opt.n > 30) throw UserError("--n must be in 1..30");
   if (opt.samples < 1) throw UserError("--samples must be >= 1");
   if (opt.dtype != "f32" && opt.dtype != "f64") throw UserError("--dtype must be f32 or f64");
-  if (std::filesystem::exists(opt.out_path) && !opt.force)
-    throw UserError(opt.out_path + ": exists; pass --force to overwrite it");
-  const std::string temp = opt.out_path + ".part";
-  try {
+  if (opt.max_order < 1) throw UserError("--max-order must be at least 1");
+  if (opt.terms < 0) throw UserError("--terms must be >= 0");
+  if (!(opt.noise >= 0)) throw UserError("--noise must be >= 0");
+  OutputFile out(opt.out_path, opt.force);
+  {
     const std::uint64_t len = subset_count(opt.n);
-    h5::File f = h5::File::create(temp);
+    h5::File& f = *out;
     const hsize_t S = opt.samples, L = len, T = static_cast<hsize_t>(opt.terms);
     f.create_dataset("/values", opt.dtype == "f32" ? h5::Dtype::F32 : h5::Dtype::F64, {S, L},
                      std::max<hsize_t>(1, (hsize_t{1} << 20) / L));
@@ -64,14 +65,8 @@ void make_values_file(const MakeValuesOptions& opt) {
                                 "(orders 1..{}), Gaussian noise sd {}",
                                 opt.terms, opt.terms, opt.max_order, opt.noise));
     f.set_attribute("baseline", std::string("n/a (synthetic game)"));
-    f.set_attribute("complete", std::int64_t{1});
-    f.close();
-    std::filesystem::rename(temp, opt.out_path);
-  } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove(temp, ec);
-    throw;
   }
+  out.commit();
 }
 
 }  // namespace harsanyi

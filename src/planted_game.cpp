@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <stdexcept>
 
 #include "lattice_transforms.h"
 
@@ -20,6 +21,8 @@ std::vector<double> PlantedGame::values() const {
 }
 
 PlantedGame random_planted_game(int n, int terms, int max_order, std::uint64_t seed) {
+  if (n < 1 || max_order < 1 || terms < 0)
+    throw std::invalid_argument("random_planted_game: needs n >= 1, max_order >= 1, terms >= 0");
   std::mt19937_64 rng(seed);
   PlantedGame g;
   g.n = n;

@@ -24,20 +24,23 @@ Progress::Progress(std::string label, std::uint64_t total, std::string unit, boo
       enabled_(enabled),
       tty_(isatty(STDERR_FILENO) != 0),
       plain_interval_s_(plain_interval_s),
-      start_(std::chrono::steady_clock::now()),
-      last_print_(start_) {}
+      start_(std::chrono::steady_clock::now()) {}
 
-Progress::~Progress() { finish(); }
+Progress::~Progress() {
+  if (!finished_ && printed_ && tty_) std::fputc('\n', stderr);
+}
 
 void Progress::advance(std::uint64_t k) {
   done_.fetch_add(k);
   if (!enabled_) return;
-  const auto now = std::chrono::steady_clock::now();
-  const double since = std::chrono::duration<double>(now - last_print_).count();
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::steady_clock::now() - start_)
+                               .count();
+  const double since = 1e-9 * static_cast<double>(now - last_print_ns_.load());
   if (since < (tty_ ? 0.2 : plain_interval_s_)) return;
   std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
   if (!lock.owns_lock()) return;
-  last_print_ = now;
+  last_print_ns_.store(now);
   print(false);
 }
 
@@ -65,6 +68,7 @@ void Progress::print(bool final_line) {
                        100.0 * frac, done, total_, unit_, rate, unit_, format_duration(elapsed),
                        format_duration(eta));
   }
+  printed_ = true;
   if (tty_)
     std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final_line ? "\n" : "");
   else

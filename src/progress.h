@@ -23,7 +23,8 @@ class Progress {
   ~Progress();
   /// Adds `k` units of work done.
   void advance(std::uint64_t k);
-  /// Prints the final line (total time and mean rate). Called by the destructor if not before.
+  /// Prints the final line (total time and mean rate). Without it (an error unwinding the
+  /// stack), the destructor only ends a line left open on a terminal: no success-looking line.
   void finish();
   std::uint64_t done() const { return done_.load(); }
 
@@ -31,11 +32,12 @@ class Progress {
   void print(bool final_line);
   std::string label_, unit_;
   std::uint64_t total_;
-  bool enabled_, tty_, finished_ = false;
+  bool enabled_, tty_, finished_ = false, printed_ = false;
   double plain_interval_s_;
   std::atomic<std::uint64_t> done_{0};
   std::mutex mutex_;
-  std::chrono::steady_clock::time_point start_, last_print_;
+  std::chrono::steady_clock::time_point start_;
+  std::atomic<std::int64_t> last_print_ns_{0};  ///< since start_, read without the lock
 };
 
 /// Human-readable duration ("1h02m", "3m05s", "12.3s").

@@ -110,7 +110,7 @@ double fit_and_or_sgd(const T* v, int n, const SgdOptions& opt, T* a, T* o, T* p
     moebius_transform(a, n);
     or_transform(o, n);
     loss = sum_abs(a, len) + sum_abs(o, len);
-    if (trace && t % opt.trace_every == 0) trace[t / opt.trace_every] = loss;
+    if (trace && opt.trace_every > 0 && t % opt.trace_every == 0) trace[t / opt.trace_every] = loss;
     if (progress && (t + 1) % kProgressEvery == 0) progress->advance(kProgressEvery);
     if (t + 1 == opt.iters) break;
 

@@ -13,14 +13,24 @@ namespace {
 
 std::size_t parse_size(const std::string& text) {
   std::size_t pos = 0;
-  const double value = std::stod(text, &pos);
+  double value = -1;
+  try {
+    value = std::stod(text, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  if (pos == 0 || !(value >= 0) || pos + 1 < text.size())
+    throw std::invalid_argument("HARSANYI_MEMORY_LIMIT='" + text +
+                                "' is not a size (bytes, or a number with K, M or G)");
   double mult = 1;
   if (pos < text.size()) {
     switch (text[pos]) {
       case 'k': case 'K': mult = 1024.0; break;
       case 'm': case 'M': mult = 1024.0 * 1024; break;
       case 'g': case 'G': mult = 1024.0 * 1024 * 1024; break;
-      default: throw std::invalid_argument("bad size '" + text + "'");
+      default:
+        throw std::invalid_argument("HARSANYI_MEMORY_LIMIT='" + text +
+                                    "' is not a size (bytes, or a number with K, M or G)");
     }
   }
   return static_cast<std::size_t>(value * mult);
@@ -54,8 +64,8 @@ std::size_t available_memory_bytes() {
   }
   const std::size_t limit = read_number("/sys/fs/cgroup/memory.max");
   const std::size_t usage = read_number("/sys/fs/cgroup/memory.current");
-  if (limit != std::numeric_limits<std::size_t>::max() && usage < limit)
-    avail = std::min(avail, limit - usage);
+  if (limit != std::numeric_limits<std::size_t>::max())
+    avail = std::min(avail, usage < limit ? limit - usage : 0);
   return avail;
 }
 

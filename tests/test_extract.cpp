@@ -228,3 +228,30 @@ TEST(Extract, BadInputsFailClearlyAndLeaveNoOutput) {
   run_extract(opt);
   EXPECT_NO_THROW(h5::File::open_read(opt.out_path));
 }
+
+TEST(H5Wrappers, RowsAboveFourGibibytesAreChunkedAlongTheRow) {
+  // n = 30 rows of float64 are 8 GiB; HDF5 refuses chunks of 4 GiB or more.
+  TempDir dir;
+  h5::File f = h5::File::create(dir / "big.h5");
+  EXPECT_NO_THROW(f.create_dataset("/interactions/and", h5::Dtype::F64, {2, hsize_t{1} << 30}, 1));
+  EXPECT_EQ(f.info("/interactions/and").dims, (std::vector<hsize_t>{2, hsize_t{1} << 30}));
+  f.close();
+}
+
+TEST(Extract, AndModeNeedsLessMemoryThanAndOr) {
+  TempDir dir;
+  std::vector<double> v(1 << 16, 1.0);
+  write_values(dir / "in.h5", v, 1, 16);
+  ExtractOptions opt;
+  opt.values_path = dir / "in.h5";
+  opt.out_path = dir / "out.h5";
+  opt.progress = false;
+  opt.sgd.iters = 2;
+  setenv("HARSANYI_MEMORY_LIMIT", "2M", 1);  // and: 3 arrays of 512 KiB; and-or: 8
+  opt.mode = "and";
+  EXPECT_NO_THROW(run_extract(opt));
+  opt.mode = "and-or";
+  opt.force = true;
+  EXPECT_THROW(run_extract(opt), UserError);
+  unsetenv("HARSANYI_MEMORY_LIMIT");
+}

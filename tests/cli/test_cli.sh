@@ -48,12 +48,47 @@ expect 0 "" "--force overwrites" -- "$H" extract --values "$T/v.h5" --out "$T/o.
 [[ ! -s "$T/stderr" ]] && ok "--quiet prints nothing on stderr" || bad "--quiet prints nothing on stderr"
 expect 2 "not a harsanyi extraction file" "report on a values file" -- "$H" report "$T/v.h5"
 
+# Write failures (a file size limit here) fail the run and leave nothing behind.
+( trap '' XFSZ; ulimit -f 100; "$H" make-values --out "$T/fz.h5" --n 12 --samples 20 ) >"$T/stdout" 2>"$T/stderr"
+rc=$?
+if [[ $rc -eq 2 || $rc -eq 1 ]] && [[ ! -e "$T/fz.h5" && ! -e "$T/fz.h5.part" ]] && grep -q "file size limit" "$T/stderr"; then
+  ok "write failure: exit $rc, clear message, no output"
+else
+  bad "write failure (exit $rc, files: $(ls "$T" | grep fz | tr '\n' ' ')): $(head -c 300 "$T/stderr")"
+fi
+( trap '' XFSZ; ulimit -f 16; "$H" extract --values "$T/v.h5" --out "$T/fx.h5" --iters 10 ) >"$T/stdout" 2>"$T/stderr"
+rc=$?
+[[ $rc -ne 0 && ! -e "$T/fx.h5" && ! -e "$T/fx.h5.part" ]] && ok "extract write failure: exit $rc, no output" \
+  || bad "extract write failure (exit $rc): $(head -c 300 "$T/stderr")"
+
+mkdir -p "$T/adir"
+expect 2 "is a directory" "--out is a directory" -- "$H" extract --values "$T/v.h5" --out "$T/adir" --force
+[[ ! -e "$T/adir.part" ]] && ok "no .part next to a directory output" || bad "no .part next to a directory output"
+expect 2 "max-order must be" "make-values --max-order 0" -- "$H" make-values --out "$T/mo.h5" --max-order 0
+expect 2 "max-order must be" "make-values --max-order -1" -- "$H" make-values --out "$T/mo.h5" --max-order -1
+[[ ! -e "$T/mo.h5.part" ]] && ok "refused make-values leaves no .part" || bad "refused make-values leaves no .part"
+expect 2 "is not a size" "bad HARSANYI_MEMORY_LIMIT" -- env HARSANYI_MEMORY_LIMIT=lots "$H" extract --values "$T/v.h5" --out "$T/m.h5"
+expect 2 "use a smaller --batch" "--batch beyond memory" -- env HARSANYI_MEMORY_LIMIT=40K "$H" extract --values "$T/v.h5" --out "$T/m.h5" --batch 3
+
+# A NaN from the model: one line naming sample and subset, no success-looking progress line.
+/usr/bin/python3 - "$T/nan.h5" <<'PY'
+import sys, h5py, numpy as np
+v = np.ones((4, 64)); v[2, 9] = np.nan
+with h5py.File(sys.argv[1], "w") as f:
+    f["/values"] = v
+PY
+expect 2 "/values\[2, 9\] is NaN" "NaN input named by sample and subset" -- "$H" extract --values "$T/nan.h5" --out "$T/n.h5" --batch 1
+# (the only other stderr line allowed is the one-line note on the device used)
+[[ $(grep -vc "^extract: no GPU\|^extract: using GPU" "$T/stderr") -eq 1 ]] && ok "NaN input: a one-line error" \
+  || bad "NaN input: a one-line error ($(cat "$T/stderr"))"
+
 # A killed run leaves no file that looks complete.
 "$H" make-values --out "$T/big.h5" --n 12 --samples 64 >/dev/null 2>&1
 "$H" extract --values "$T/big.h5" --out "$T/k.h5" --iters 200000 --threads 1 >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 50); do [[ -e "$T/k.h5.part" ]] && break; sleep 0.1; done
 sleep 0.5
+if kill -0 $pid 2>/dev/null; then ok "extract still running when killed"; else bad "extract still running when killed"; fi
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 [[ ! -e "$T/k.h5" ]] && ok "killed run leaves no complete-looking output" || bad "killed run leaves no complete-looking output"

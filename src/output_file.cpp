@@ -1,0 +1,46 @@
+#include "output_file.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include "user_error.h"
+
+namespace harsanyi {
+namespace fs = std::filesystem;
+
+void OutputFile::check_target(const std::string& out, bool force) {
+  if (out.empty()) throw UserError("no output path given");
+  if (fs::is_directory(out)) throw UserError(out + ": is a directory; give a file name for the output");
+  if (fs::exists(out) && !force)
+    throw UserError(out + ": output file exists; pass --force to overwrite it");
+  const fs::path parent = fs::absolute(out).parent_path();
+  if (!fs::is_directory(parent))
+    throw UserError(out + ": output directory " + parent.string() + " does not exist");
+}
+
+OutputFile::OutputFile(const std::string& out, bool force) : final_(out), temp_(out + ".part") {
+  check_target(out, force);
+  try {
+    file_ = std::make_unique<h5::File>(h5::File::create(temp_));
+  } catch (const h5::H5Error& e) {
+    throw UserError(e.what());
+  }
+}
+
+OutputFile::~OutputFile() {
+  if (committed_) return;
+  file_.reset();
+  std::error_code ec;
+  fs::remove(temp_, ec);
+}
+
+void OutputFile::commit() {
+  file_->set_attribute("complete", std::int64_t{1});
+  file_->close();  // throws if buffered data could not be written: the destructor removes .part
+  std::error_code ec;
+  fs::rename(temp_, final_, ec);
+  if (ec) throw UserError("cannot rename " + temp_ + " to " + final_ + ": " + ec.message());
+  committed_ = true;
+}
+
+}  // namespace harsanyi

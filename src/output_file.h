@@ -1,0 +1,37 @@
+/// @file output_file.h
+/// @brief An HDF5 output that never looks complete unless it is: written as OUT.part, closed with
+/// every flush checked, marked `complete` = 1 and renamed to OUT only then; removed on any failure.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "h5_wrappers.h"
+
+namespace harsanyi {
+
+class OutputFile {
+ public:
+  /// Refuses an existing OUT unless `force`, a directory, or a missing parent directory
+  /// (UserError); creates OUT.part.
+  OutputFile(const std::string& out, bool force);
+  /// Removes OUT.part unless commit() succeeded.
+  ~OutputFile();
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+
+  h5::File& operator*() { return *file_; }
+  h5::File* operator->() { return file_.get(); }
+  /// Writes `complete` = 1, flushes and closes (throwing on any write failure), renames to OUT.
+  void commit();
+
+  /// The refusals of the constructor, for checks before any work starts.
+  static void check_target(const std::string& out, bool force);
+
+ private:
+  std::string final_, temp_;
+  std::unique_ptr<h5::File> file_;
+  bool committed_ = false;
+};
+
+}  // namespace harsanyi
