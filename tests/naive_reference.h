@@ -54,6 +54,26 @@ template <class T> std::vector<T> naive_zeta(const std::vector<T>& x, int n) {
   return out;
 }
 
+/// The four butterflies as plain per-bit loops (one pass per bit, bits in increasing order):
+/// kind 0 Möbius (hi -= lo), 1 its transpose (lo -= hi), 2 zeta (hi += lo), 3 its transpose.
+template <class T> void per_bit_butterfly(std::vector<T>& f, int n, int kind) {
+  const std::size_t len = std::size_t{1} << n;
+  for (int b = 0; b < n; ++b) {
+    const std::size_t bit = std::size_t{1} << b;
+    for (std::size_t s = 0; s < len; ++s) {
+      if (!(s & bit)) continue;
+      T& lo = f[s ^ bit];
+      T& hi = f[s];
+      switch (kind) {
+        case 0: hi -= lo; break;
+        case 1: lo -= hi; break;
+        case 2: hi += lo; break;
+        default: lo += hi; break;
+      }
+    }
+  }
+}
+
 /// Dense matrix of a linear map on R^(2^n), built by applying it to the unit vectors:
 /// column j = f(e_j). Returns row-major [2^n, 2^n].
 template <class F> std::vector<double> dense_matrix(int n, F&& apply) {

@@ -203,3 +203,52 @@ TEST(LatticeTransforms, UniversalMatchingForAnySplit) {
       ASSERT_NEAR(a[i] + o[i], v[i] + q[i], 1e-11 * (1 << std::min(n, 10))) << "n=" << n << " S=" << i;
   }
 }
+
+TEST(LatticeTransforms, EveryButterflyMatchesPerBitLoopAboveTheBlockSize) {
+  // n beyond the low-bit block of the default blocking: the high-bit passes are exercised.
+  const LatticeOp ops[] = {LatticeOp::Moebius, LatticeOp::MoebiusTranspose, LatticeOp::Zeta,
+                           LatticeOp::ZetaTranspose};
+  for (int n : {13, 17, 20}) {
+    for (int kind = 0; kind < 4; ++kind) {
+      auto x = random_values<double>(n, 1, 1300 + n + kind);
+      auto ref = x;
+      per_bit_butterfly(ref, n, kind);
+      lattice_transform(ops[kind], x.data(), n, 1, LatticeBlocking{});
+      ASSERT_EQ(x, ref) << "n = " << n << " kind " << kind;
+    }
+  }
+}
+
+TEST(LatticeTransforms, OrMatchesDefinitionAtLargerN) {
+  for (int n : {14, 16}) {
+    auto v = random_values<double>(n, 1, 1400 + n);
+    auto expect = naive_or(v, n);
+    or_transform(v.data(), n);
+    EXPECT_LT(max_rel_err(v, expect), 1e-12) << "n = " << n;
+  }
+}
+
+TEST(LatticeTransforms, TransposesAreAdjointsAtLargeN) {
+  // <F x, y> = <x, Fᵀ y> for random x, y at n = 18, for Möbius, zeta and OR.
+  const int n = 18;
+  struct Pair {
+    void (*fwd)(double*, int, std::size_t);
+    void (*tr)(double*, int, std::size_t);
+    const char* name;
+  } pairs[] = {{moebius_transform<double>, moebius_transpose<double>, "moebius"},
+               {zeta_transform<double>, zeta_transpose<double>, "zeta"},
+               {or_transform<double>, or_transform_transpose<double>, "or"}};
+  for (const auto& p : pairs) {
+    auto x = random_values<double>(n, 1, 1800), y = random_values<double>(n, 1, 1801);
+    auto fx = x, ty = y;
+    p.fwd(fx.data(), n, 1);
+    p.tr(ty.data(), n, 1);
+    long double lhs = 0, rhs = 0, scale = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      lhs += static_cast<long double>(fx[i]) * y[i];
+      rhs += static_cast<long double>(x[i]) * ty[i];
+      scale += std::fabs(static_cast<long double>(fx[i]) * y[i]);
+    }
+    EXPECT_LT(static_cast<double>(std::fabs(lhs - rhs) / scale), 1e-12) << p.name;
+  }
+}
