@@ -19,13 +19,7 @@
 
 #include <cstdint>
 
-#ifndef HARSANYI_HD
-#if defined(__CUDACC__)
-#define HARSANYI_HD __host__ __device__ __forceinline__
-#else
-#define HARSANYI_HD inline
-#endif
-#endif
+#include "host_device.h"
 
 namespace harsanyi::cuda::index {
 

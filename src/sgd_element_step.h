@@ -4,13 +4,7 @@
 /// agree bitwise in float64.
 #pragma once
 
-#ifndef HARSANYI_HD
-#if defined(__CUDACC__)
-#define HARSANYI_HD __host__ __device__ __forceinline__
-#else
-#define HARSANYI_HD inline
-#endif
-#endif
+#include "host_device.h"
 
 namespace harsanyi::sgd_step {
 
