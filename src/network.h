@@ -1,0 +1,86 @@
+/// @file network.h
+/// @brief A classifier network (built-in LibTorch model or per-epoch TorchScript files) behind a
+/// LibTorch-free interface: training, evaluation, checkpoints, and the values v(x_S) of masked
+/// inputs (DESIGN §1, §3). Only network.cpp (and its helpers) include LibTorch.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataset.h"
+#include "players.h"
+
+namespace harsanyi {
+
+/// Training hyper-parameters ([train] of the study config).
+struct TrainOptions {
+  std::string optimizer = "sgd";  ///< sgd | adam
+  double lr = 0.01;
+  double momentum = 0.9;          ///< sgd only
+  double weight_decay = 0.0;
+  std::int64_t batch = 128;
+  std::uint64_t seed = 0;         ///< the shuffle of epoch e uses a generator seeded by (seed, e)
+};
+
+/// Mean cross-entropy loss and accuracy over a set of samples.
+struct EvalStats {
+  double loss = 0.0;
+  double accuracy = 0.0;
+};
+
+/// The scalar output v of a masked input (DESIGN §1).
+struct OutputSpec {
+  bool log_odds = true;         ///< gt-log-odds (true) or gt-logit (false)
+  bool subtract_empty = true;   ///< the "-v0" suffix: v(S) -= v(∅)
+  static OutputSpec parse(const std::string& name);  ///< "gt-log-odds-v0" etc.; throws UserError
+};
+
+/// @brief A classifier: a built-in architecture trained here, or TorchScript checkpoints.
+class Network {
+ public:
+  /// Built-in architecture: "mlp" | "lenet" | "vgg11s"; weights initialised from `seed`
+  /// (deterministic on the CPU). `input_shape` is the per-sample shape of the dataset.
+  static std::unique_ptr<Network> build(const std::string& arch,
+                                        const std::vector<std::int64_t>& input_shape,
+                                        int num_classes, std::uint64_t seed);
+  /// A TorchScript module saved from PyTorch (torch.jit.save); evaluation only.
+  static std::unique_ptr<Network> load_torchscript(const std::string& path);
+
+  virtual ~Network() = default;
+  virtual std::string description() const = 0;  ///< e.g. "lenet (61706 parameters)"
+  virtual bool trainable() const = 0;            ///< false for TorchScript checkpoints
+
+  /// "cpu" or "cuda" (throws UserError when CUDA is not available to LibTorch).
+  virtual void to_device(const std::string& device) = 0;
+
+  /// One epoch of training over `indices` of `data` (shuffled with (opt.seed, epoch)), with
+  /// `labels` (possibly noisy) in place of data.labels. Returns the mean training loss/accuracy
+  /// seen during the epoch. The optimizer is created on the first call and kept.
+  virtual EvalStats train_epoch(const Dataset& data, const std::vector<std::int64_t>& indices,
+                                const std::vector<std::int32_t>& labels, const TrainOptions& opt,
+                                int epoch) = 0;
+  /// Loss and accuracy (eval mode, no gradients) of `indices` with `labels`.
+  virtual EvalStats evaluate(const Dataset& data, const std::vector<std::int64_t>& indices,
+                             const std::vector<std::int32_t>& labels, std::int64_t batch) = 0;
+  /// Predicted classes of `indices`.
+  virtual std::vector<std::int32_t> predict(const Dataset& data,
+                                            const std::vector<std::int64_t>& indices,
+                                            std::int64_t batch) = 0;
+
+  /// Model and optimizer state, so that training resumed from a checkpoint is bitwise equal to
+  /// an uninterrupted run. Writes `path` atomically (path.part, then rename).
+  virtual void save_checkpoint(const std::string& path) const = 0;
+  virtual void load_checkpoint(const std::string& path) = 0;
+
+  /// v(x_S) for all 2^n subsets S of sample `index` (bit i of S = player i), with `label` as
+  /// the class y. The masked inputs are built as tensors in chunks of `batch` subsets and
+  /// forwarded in eval mode; v is computed in float64 from the float32 logits.
+  /// `v` receives 2^layout.n values.
+  virtual void masked_values(const Dataset& data, std::int64_t index, int label,
+                             const PlayerLayout& layout, const OutputSpec& output,
+                             std::int64_t batch, double* v) = 0;
+};
+
+}  // namespace harsanyi
