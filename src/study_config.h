@@ -1,0 +1,103 @@
+/// @file study_config.h
+/// @brief The study config of `harsanyi run` (DESIGN §6.1): TOML file, embedded defaults,
+/// `--set section.key=value` overrides, validation, and the resolved text stored in the output.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataset.h"
+#include "players.h"
+
+namespace harsanyi {
+
+/// @brief Every key of a study. The member initialisers are the embedded default study.
+struct StudyConfig {
+  struct Data {
+    std::string format = "idx";  ///< idx | cifar10 | csv
+    std::string train = "/usr/share/datasets/fashion-mnist/train";
+    std::string test = "/usr/share/datasets/fashion-mnist/t10k";
+    std::int64_t train_limit = 1000;  ///< first N training samples (0 = all)
+    std::int64_t test_limit = 0;      ///< first N test samples (0 = all)
+    double label_noise = 0.0;         ///< fraction of training labels replaced (seeded)
+    std::vector<double> normalize;    ///< [] or [mean, std]
+    std::string label_column;         ///< csv: name of the label column ("" = last)
+  } data;
+  struct Model {
+    std::string arch = "lenet";  ///< mlp | lenet | vgg11s | torchscript
+    std::string checkpoints;     ///< torchscript: glob of per-epoch files
+  } model;
+  struct Train {
+    int epochs = 30;
+    std::int64_t batch = 128;
+    std::string optimizer = "sgd";
+    double lr = 0.01;
+    double momentum = 0.9;
+    double weight_decay = 0.0;
+    std::uint64_t seed = 0;
+  } train;
+  struct Players {
+    std::string kind = "grid";        ///< grid | features
+    std::vector<int> grid{3, 3};      ///< rows, cols
+    std::vector<int> cells;           ///< chosen cells (row-major ids); empty = all
+    std::string background = "keep";  ///< keep | baseline
+    std::vector<std::string> features;  ///< features: chosen feature names (empty = all)
+  } players;
+  struct Baseline {
+    std::string kind = "zero";  ///< zero | mean | value
+    double value = 0.0;
+  } baseline;
+  struct Samples {
+    int train = 20;
+    int test = 20;
+    std::uint64_t seed = 0;
+    std::vector<std::int64_t> train_indices;
+    std::vector<std::int64_t> test_indices;
+  } samples;
+  struct Interactions {
+    std::string output = "gt-log-odds-v0";
+    std::string label = "ground-truth";  ///< ground-truth | predicted
+    std::string mode = "and-or";         ///< and | and-or
+    std::string solver = "sgd";          ///< sgd | optimal
+    int iters = 20000;
+    double lr = 1e-5;
+    double momentum = 0.9;
+    double qthres = 0.04;
+    double tol = 1e-3;                   ///< optimal solver: relative gap
+    double tau_rel = 0.05;
+    std::vector<std::string> store;      ///< any of "values", "interactions"
+  } interactions;
+  struct Output {
+    std::string path = "study.h5";
+  } output;
+  struct Runtime {
+    std::string device = "auto";      ///< auto | cpu | cuda
+    int threads = 0;                  ///< 0: all cores
+    std::int64_t forward_batch = 512; ///< masked inputs per forward pass
+  } runtime;
+
+  /// The resolved config as TOML text (every key, stored as the `config` root attribute).
+  std::string to_toml() const;
+};
+
+/// Loads a study config: the embedded defaults, then the file (if `path` is not empty), then
+/// each `section.key=value` of `sets` (TOML value syntax; bare words taken as strings).
+/// Unknown sections or keys, wrong types and out-of-range values throw UserError naming the key.
+StudyConfig load_study_config(const std::string& path, const std::vector<std::string>& sets);
+
+/// Reads the split ("train" or "test") named by the config (format, paths, limits, normalize),
+/// applying data.train_limit / data.test_limit. Damaged files throw UserError naming the file
+/// and the problem (wrong magic number, truncated, label out of range, ragged CSV row, ...).
+Dataset load_split(const StudyConfig& config, const std::string& split);
+
+/// Training labels with data.label_noise of them replaced by a different random class, seeded
+/// by train.seed (the same result on every machine).
+std::vector<std::int32_t> noisy_labels(const Dataset& train, double fraction, std::uint64_t seed);
+
+/// The players and baseline of a study (players.*, baseline.*); `train` gives the mean baseline
+/// and the sample shape. Throws UserError for cells out of range, a grid larger than the image,
+/// unknown feature names, or n > 30.
+PlayerLayout make_player_layout(const StudyConfig& config, const Dataset& train);
+
+}  // namespace harsanyi
