@@ -20,7 +20,11 @@ struct Dataset {
   std::vector<std::string> feature_names; ///< tables: one name per feature; images: empty
 
   std::int64_t count() const { return static_cast<std::int64_t>(labels.size()); }
-  std::int64_t sample_size() const;       ///< prod(shape)
+  std::int64_t sample_size() const {       ///< prod(shape)
+    std::int64_t size = 1;
+    for (std::int64_t d : shape) size *= d;
+    return size;
+  }
   bool is_image() const { return shape.size() == 3; }
   const float* sample(std::int64_t i) const { return data.data() + i * sample_size(); }
 };
