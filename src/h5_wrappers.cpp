@@ -156,6 +156,24 @@ File File::create(const std::string& path) {
   return File(Handle(id, H5Fclose), path);
 }
 
+File File::open_write(const std::string& path) {
+  silence_library_errors();
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) throw H5Error(path + ": no such file");
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw H5Error(path + ": not an HDF5 file (or damaged)");
+  }
+  hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  if (id < 0) fail(path + ": cannot open for writing: damaged HDF5 file");
+  return File(Handle(id, H5Fclose), path);
+}
+
+void File::flush() {
+  check(H5Fflush(id(), H5F_SCOPE_GLOBAL),
+        path_ + ": cannot write the file to disk (full disk or file size limit?)");
+}
+
 bool File::exists(const std::string& object) const {
   // check each level so that a missing parent group is not an error
   std::size_t pos = 1;
@@ -207,6 +225,122 @@ void File::create_dataset(const std::string& name, Dtype type, const std::vector
                                 dcpl.id(), H5P_DEFAULT),
                      fmt::format("{}: cannot create dataset {}", path_, name)),
             H5Dclose);
+}
+
+void File::create_extendible(const std::string& name, Dtype type,
+                             const std::vector<hsize_t>& dims, hsize_t chunk_rows) {
+  if (dims.empty() || chunk_rows == 0) throw H5Error(name + ": extendible datasets need chunks");
+  make_parents(id(), name);
+  std::vector<hsize_t> maxdims = dims;
+  maxdims[0] = H5S_UNLIMITED;
+  Handle space(check_id(H5Screate_simple(static_cast<int>(dims.size()), dims.data(),
+                                         maxdims.data()),
+                        "dataspace for " + name),
+               H5Sclose);
+  Handle dcpl(check_id(H5Pcreate(H5P_DATASET_CREATE), "dcpl"), H5Pclose);
+  std::vector<hsize_t> chunk = dims;
+  chunk[0] = chunk_rows;
+  // at most 2^20 elements per chunk across the further axes (8 MiB of f64), innermost first
+  hsize_t budget = hsize_t{1} << 20;
+  for (std::size_t i = chunk.size() - 1; i >= 1; --i) {
+    chunk[i] = std::max<hsize_t>(1, std::min(dims[i], budget));
+    budget = std::max<hsize_t>(1, budget / chunk[i]);
+  }
+  check(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()),
+        "chunking of " + name);
+  Handle ds(check_id(H5Dcreate2(id(), name.c_str(), native_type(type), space.id(), H5P_DEFAULT,
+                                dcpl.id(), H5P_DEFAULT),
+                     fmt::format("{}: cannot create dataset {}", path_, name)),
+            H5Dclose);
+}
+
+void File::set_rows(const std::string& name, hsize_t rows) {
+  Handle ds = open_dataset(id(), path_, name);
+  Handle space(check_id(H5Dget_space(ds.id()), "dataspace of " + name), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.id());
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
+  dims[0] = rows;
+  check(H5Dset_extent(ds.id(), dims.data()), fmt::format("{}: resize {}", path_, name));
+}
+
+template <class T>
+void File::write_block(const std::string& name, const std::vector<hsize_t>& start,
+                       const std::vector<hsize_t>& count, const T* data) {
+  Handle ds = open_dataset(id(), path_, name);
+  Handle space(check_id(H5Dget_space(ds.id()), "dataspace of " + name), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.id());
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
+  if (start.size() != dims.size() || count.size() != dims.size())
+    throw H5Error(fmt::format("{}:{}: block of rank {} for a dataset of rank {}", path_, name,
+                              start.size(), dims.size()));
+  for (std::size_t i = 0; i < dims.size(); ++i)
+    if (start[i] + count[i] > dims[i])
+      throw H5Error(fmt::format("{}:{}: block out of range on axis {}", path_, name, i));
+  check(H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
+                            nullptr),
+        name + ": select block");
+  Handle mem(check_id(H5Screate_simple(rank, count.data(), nullptr), name + ": memory space"),
+             H5Sclose);
+  check(H5Dwrite(ds.id(), native_type(dtype_of<T>()), mem.id(), space.id(), H5P_DEFAULT, data),
+        fmt::format("{}: write to {}", path_, name));
+  mem.reset();
+  space.reset();
+  ds.close(fmt::format("{}: write to {} (full disk or file size limit?)", path_, name));
+}
+
+void File::write_strings(const std::string& name, const std::vector<std::string>& values) {
+  make_parents(id(), name);
+  Handle type(check_id(H5Tcopy(H5T_C_S1), "string type"), H5Tclose);
+  check(H5Tset_size(type.id(), H5T_VARIABLE), "string size");
+  check(H5Tset_cset(type.id(), H5T_CSET_UTF8), "string charset");
+  const hsize_t dims[1] = {values.size()};
+  Handle space(check_id(H5Screate_simple(1, dims, nullptr), "dataspace for " + name), H5Sclose);
+  Handle ds(check_id(H5Dcreate2(id(), name.c_str(), type.id(), space.id(), H5P_DEFAULT,
+                                H5P_DEFAULT, H5P_DEFAULT),
+                     fmt::format("{}: cannot create dataset {}", path_, name)),
+            H5Dclose);
+  std::vector<const char*> ptrs;
+  for (const std::string& v : values) ptrs.push_back(v.c_str());
+  if (!values.empty())
+    check(H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()),
+          fmt::format("{}: write to {}", path_, name));
+  ds.close(fmt::format("{}: write to {}", path_, name));
+}
+
+std::vector<std::string> File::read_strings(const std::string& name) const {
+  const DatasetInfo inf = info(name);
+  if (inf.type_class != H5T_STRING || inf.dims.size() != 1)
+    throw H5Error(fmt::format("{}: {} is not a 1-D string dataset", path_, name));
+  Handle ds = open_dataset(id(), path_, name);
+  Handle ftype(check_id(H5Dget_type(ds.id()), "type of " + name), H5Tclose);
+  const std::size_t count = inf.dims[0];
+  std::vector<std::string> out(count);
+  if (count == 0) return out;
+  Handle mtype(check_id(H5Tcopy(H5T_C_S1), "string type"), H5Tclose);
+  check(H5Tset_cset(mtype.id(), H5Tget_cset(ftype.id())), "string charset");
+  if (H5Tis_variable_str(ftype.id()) > 0) {
+    check(H5Tset_size(mtype.id(), H5T_VARIABLE), "string size");
+    std::vector<char*> raw(count, nullptr);
+    check(H5Dread(ds.id(), mtype.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()),
+          fmt::format("{}: read of {} failed", path_, name));
+    for (std::size_t i = 0; i < count; ++i) {
+      out[i] = raw[i] ? raw[i] : "";
+      H5free_memory(raw[i]);
+    }
+    return out;
+  }
+  const std::size_t size = H5Tget_size(ftype.id());
+  check(H5Tset_size(mtype.id(), size), "string size");
+  std::vector<char> buf(count * size);
+  check(H5Dread(ds.id(), mtype.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()),
+        fmt::format("{}: read of {} failed", path_, name));
+  for (std::size_t i = 0; i < count; ++i) {
+    out[i].assign(buf.data() + i * size, size);
+    while (!out[i].empty() && out[i].back() == '\0') out[i].pop_back();
+  }
+  return out;
 }
 
 template <class T>
@@ -318,7 +452,9 @@ double File::double_attribute(const std::string& name, const std::string& object
 #define HARSANYI_INSTANTIATE(T)                                                          \
   template void File::write_rows<T>(const std::string&, hsize_t, hsize_t, const T*);     \
   template void File::read_rows<T>(const std::string&, hsize_t, hsize_t, T*) const;      \
-  template std::vector<T> File::read_all<T>(const std::string&) const;
+  template std::vector<T> File::read_all<T>(const std::string&) const;                 \
+  template void File::write_block<T>(const std::string&, const std::vector<hsize_t>&,   \
+                                     const std::vector<hsize_t>&, const T*);
 HARSANYI_INSTANTIATE(float)
 HARSANYI_INSTANTIATE(double)
 HARSANYI_INSTANTIATE(std::int32_t)

@@ -72,6 +72,8 @@ class File {
   static File open_read(const std::string& path);
   /// Creates (truncates) a file for writing.
   static File create(const std::string& path);
+  /// Opens an existing file for reading and writing (to continue an interrupted run).
+  static File open_write(const std::string& path);
   const std::string& path() const { return path_; }
   hid_t id() const { return handle_.id(); }
   /// Flushes and closes the file; throws H5Error if any buffered data could not be written
@@ -85,6 +87,22 @@ class File {
   /// and any intermediate groups.
   void create_dataset(const std::string& name, Dtype type, const std::vector<hsize_t>& dims,
                       hsize_t chunk_rows = 0);
+  /// Creates a dataset whose first axis is unlimited (starting at dims[0], usually 0), chunked
+  /// by `chunk_rows` (> 0) along it; the other axes are fixed.
+  void create_extendible(const std::string& name, Dtype type, const std::vector<hsize_t>& dims,
+                         hsize_t chunk_rows);
+  /// Sets the first axis of an extendible dataset to `rows` (grows or shrinks it).
+  void set_rows(const std::string& name, hsize_t rows);
+  /// Writes the block starting at `start` of extent `count` (C order, converting from T).
+  template <class T>
+  void write_block(const std::string& name, const std::vector<hsize_t>& start,
+                   const std::vector<hsize_t>& count, const T* data);
+  /// Writes a 1-D dataset of variable-length UTF-8 strings.
+  void write_strings(const std::string& name, const std::vector<std::string>& values);
+  /// Reads a 1-D dataset of strings (variable or fixed length).
+  std::vector<std::string> read_strings(const std::string& name) const;
+  /// Writes buffered data and metadata to disk (throws H5Error on failure).
+  void flush();
   /// Writes rows [row0, row0 + rows) of a dataset from `data` (C order, converting from T).
   template <class T>
   void write_rows(const std::string& name, hsize_t row0, hsize_t rows, const T* data);

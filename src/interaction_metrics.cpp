@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <vector>
 
 #include "lattice_transforms.h"
 
@@ -69,6 +70,25 @@ template <class T> void shapley_from_dividends(const T* d, int n, double* phi) {
     const double share = static_cast<double>(d[s]) / __builtin_popcountll(s);
     for (std::size_t bits = s; bits; bits &= bits - 1) phi[__builtin_ctzll(bits)] += share;
   }
+}
+
+void jaccard_by_order(const double* and_a, const double* or_a, const double* and_b,
+                      const double* or_b, int n, double* out) {
+  std::vector<double> num(static_cast<std::size_t>(n) + 1, 0.0), den(num.size(), 0.0);
+  const std::uint64_t len = std::uint64_t{1} << n;
+  auto add = [&](const double* a, const double* b) {
+    for (std::uint64_t s = 0; s < len; ++s) {
+      const auto k = static_cast<std::size_t>(__builtin_popcountll(s));
+      const double ap = std::max(a[s], 0.0), an = std::max(-a[s], 0.0);
+      const double bp = std::max(b[s], 0.0), bn = std::max(-b[s], 0.0);
+      num[k] += std::min(ap, bp) + std::min(an, bn);
+      den[k] += std::max(ap, bp) + std::max(an, bn);
+    }
+  };
+  add(and_a, and_b);
+  if (or_a && or_b) add(or_a, or_b);
+  for (std::size_t k = 0; k < num.size(); ++k)
+    out[k] = den[k] > 0 ? num[k] / den[k] : std::numeric_limits<double>::quiet_NaN();
 }
 
 double mean_order(const double* pos, const double* neg, int n) {

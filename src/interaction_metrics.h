@@ -37,6 +37,13 @@ template <class T> void fold_low_orders(T* and_, T* or_, int n);
 /// @brief Shapley values from the Harsanyi dividends: φ_i = Σ_{S∋i} I_and(S) / |S|.
 template <class T> void shapley_from_dividends(const T* dividends, int n, double* phi);
 
+/// @brief Generalization per order (DESIGN §2.2): the Jaccard similarity of two class-mean
+/// interaction vectors (train vs test) restricted to the subsets of order k, each vector made
+/// non-negative as [max(I,0); max(-I,0)] over AND and OR concatenated: Σ min / Σ max.
+/// `or_a`/`or_b` may be nullptr (AND only). Writes n+1 values; NaN where Σ max = 0.
+void jaccard_by_order(const double* and_a, const double* or_a, const double* and_b,
+                      const double* or_b, int n, double* out);
+
 /// Strength-weighted mean order Σ_k k·(A_k^+ + A_k^-) / Σ_k (A_k^+ + A_k^-) (NaN if all zero).
 double mean_order(const double* pos, const double* neg, int n);
 
