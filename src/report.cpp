@@ -1,6 +1,8 @@
 #include "report.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include <fmt/format.h>
@@ -77,6 +79,99 @@ void print_extraction_report(const std::string& path, std::FILE* out) {
                   " salient {:.1f} of {:.0f} ({:.2f}%)\n",
              mean_loss, mean_order(all_pos.data(), all_neg.data(), n), total_count, slots,
              100.0 * total_count / slots);
+}
+
+namespace {
+
+h5::File open_for_report(const std::string& path) {
+  try {
+    return h5::File::open_read(path);
+  } catch (const h5::H5Error& e) {
+    throw UserError(e.what());
+  }
+}
+
+// One bar per order, heights proportional to x[k] / max(x).
+std::string bars(const std::vector<double>& x) {
+  static const char* const kLevels[] = {" ", "\u2581", "\u2582", "\u2583", "\u2584",
+                                        "\u2585", "\u2586", "\u2587", "\u2588"};
+  double top = 0;
+  for (double v : x) top = std::max(top, v);
+  std::string row;
+  for (double v : x) {
+    int level = top > 0 ? static_cast<int>(std::lround(8.0 * v / top)) : 0;
+    if (v > 0 && level == 0) level = 1;
+    row += kLevels[level];
+  }
+  return row;
+}
+
+}  // namespace
+
+void print_study_report(const std::string& path, std::FILE* out) {
+  h5::File f = open_for_report(path);
+  if (!f.has_attribute("kind") || f.string_attribute("kind") != "study")
+    throw UserError(path + ": not a harsanyi study file");
+  const int n = static_cast<int>(f.double_attribute("n_players"));
+  const std::size_t K = static_cast<std::size_t>(n) + 1;
+  const auto written = static_cast<std::size_t>(f.double_attribute("epochs_written"));
+  const bool complete = f.has_attribute("complete");
+  const bool has_or = f.exists("/orders/or_pos");
+  const std::vector<std::int32_t> epoch = f.read_all<std::int32_t>("/epochs/epoch");
+  const std::vector<double> trl = f.read_all<double>("/epochs/train_loss"),
+                            tel = f.read_all<double>("/epochs/test_loss"),
+                            tra = f.read_all<double>("/epochs/train_acc"),
+                            tea = f.read_all<double>("/epochs/test_acc");
+  const std::vector<std::uint8_t> split = f.read_all<std::uint8_t>("/samples/split");
+  const std::size_t S = split.size();
+  const char* kinds[] = {"and", "or"};
+  std::vector<double> pos[2], neg[2], cnt[2];
+  for (int k = 0; k < (has_or ? 2 : 1); ++k) {
+    pos[k] = f.read_all<double>(fmt::format("/orders/{}_pos", kinds[k]));
+    neg[k] = f.read_all<double>(fmt::format("/orders/{}_neg", kinds[k]));
+    cnt[k] = f.read_all<double>(fmt::format("/orders/{}_count", kinds[k]));
+  }
+  const std::size_t ntrain = static_cast<std::size_t>(std::count(split.begin(), split.end(), 0));
+  fmt::print(out, "# {}: {} epochs{}, n = {} players, {} samples ({} train, {} test), mode {}, "
+                  "solver {}, output {}\n",
+             path, written, complete ? "" : " (incomplete: a running or interrupted study)", n, S,
+             ntrain, S - ntrain, f.string_attribute("mode"), f.string_attribute("solver"),
+             f.string_attribute("output_fn"));
+  fmt::print(out, "# order: strength-weighted mean order of the salient interactions (AND and OR, "
+                  "mean over samples); AND#/OR#: salient count per sample; orders 0..{}: salient "
+                  "strength per order, scaled to the epoch's largest\n",
+             n);
+  fmt::print(out, "{:>5} {:>10} {:>10} {:>8} {:>7} {:>7} {:>6} {:>7} {:>7}  {}\n", "epoch",
+             "train loss", "test loss", "gap", "tr acc", "te acc", "order", "AND#", "OR#",
+             "orders 0.." + std::to_string(n));
+  for (std::size_t e = 0; e < written; ++e) {
+    std::vector<double> strength(K, 0.0), zero(K, 0.0);
+    double count[2] = {0, 0};
+    for (int k = 0; k < (has_or ? 2 : 1); ++k)
+      for (std::size_t s = 0; s < S; ++s)
+        for (std::size_t o = 0; o < K; ++o) {
+          const std::size_t i = (e * S + s) * K + o;
+          strength[o] += (pos[k][i] + neg[k][i]) / static_cast<double>(S);
+          count[k] += cnt[k][i] / static_cast<double>(S);
+        }
+    const double order = mean_order(strength.data(), zero.data(), n);
+    fmt::print(out, "{:>5} {:>10.4f} {:>10.4f} {:>8.4f} {:>7.3f} {:>7.3f} {:>6.2f} {:>7.1f} {:>7}  "
+                    "{}\n",
+               epoch[e], trl[e], tel[e], tel[e] - trl[e], tra[e], tea[e], order, count[0],
+               has_or ? fmt::format("{:.1f}", count[1]) : std::string("-"), bars(strength));
+  }
+}
+
+void print_report(const std::string& path, std::FILE* out) {
+  bool study = false;
+  {
+    h5::File f = open_for_report(path);
+    study = f.has_attribute("kind") && f.string_attribute("kind") == "study";
+  }
+  if (study)
+    print_study_report(path, out);
+  else
+    print_extraction_report(path, out);
 }
 
 }  // namespace harsanyi
