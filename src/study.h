@@ -1,0 +1,40 @@
+/// @file study.h
+/// @brief `harsanyi run`: train (or load) a model, and at every epoch measure the AND-OR
+/// interactions of chosen train and test samples, writing one study file (DESIGN §3, §5, §6.1).
+///
+/// Stages: (1) train epochs 1..E, a checkpoint per epoch in `OUT.ckpt/` (epoch 0 = the
+/// initialisation; a resumed run continues from the last checkpoint); (2) choose the samples
+/// among those the last epoch classifies correctly; (3) for each epoch: load its checkpoint,
+/// evaluate train/test loss and accuracy, compute v(x_S) of every sample on all 2^n masked
+/// inputs, fit the interactions, compute the per-order metrics, and write the epoch whole.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace harsanyi {
+
+/// @brief How `harsanyi run` was invoked.
+struct RunOptions {
+  std::string config_path;        ///< TOML file ("" = the embedded default study)
+  std::vector<std::string> sets;  ///< `section.key=value` overrides
+  bool resume = false;            ///< continue OUT.part and the checkpoints
+  bool force = false;             ///< overwrite an existing study and its checkpoints
+  bool progress = true;           ///< progress lines on stderr
+};
+
+/// @brief What a run did: the time split of the study (seconds, summed over epochs).
+struct RunSummary {
+  std::string path;
+  int epochs_analysed = 0;      ///< epochs analysed by this invocation
+  int epochs_total = 0;
+  double seconds = 0, t_train = 0, t_eval = 0, t_forward = 0, t_solver = 0, t_write = 0;
+};
+
+/// Runs a study. Throws UserError for bad input (config, data, a diverging model).
+RunSummary run_study(const RunOptions& options);
+
+/// Prints the resolved config of `options` (the embedded default, the file, the overrides).
+std::string resolved_study_config(const RunOptions& options);
+
+}  // namespace harsanyi
