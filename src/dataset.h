@@ -18,6 +18,9 @@ struct Dataset {
   std::vector<std::int32_t> labels;       ///< [count], in [0, num_classes)
   std::int32_t num_classes = 0;
   std::vector<std::string> feature_names; ///< tables: one name per feature; images: empty
+  /// CSV files whose labels are not all non-negative integers: the label text of each class
+  /// (class k = class_names[k], the distinct texts sorted); empty when labels are integers.
+  std::vector<std::string> class_names;
 
   std::int64_t count() const { return static_cast<std::int64_t>(labels.size()); }
   std::int64_t sample_size() const {       ///< prod(shape)

@@ -17,7 +17,9 @@ struct PlayerLayout {
   static constexpr std::int32_t kAlwaysKept = -1;      ///< background = "keep"
   static constexpr std::int32_t kAlwaysBaseline = -2;  ///< background = "baseline"
   int n = 0;                                 ///< number of players
-  std::vector<std::string> names;            ///< [n], e.g. "cell 4 (rows 9-17, cols 9-17)"
+  /// [n]: grid cells as "cell 4 (r1 c1: rows 9-17, cols 9-17)" (cell id, grid row and column,
+  /// then the image rows and columns it covers, both ranges inclusive); features by their name.
+  std::vector<std::string> names;
   std::vector<std::int32_t> owner;           ///< [sample_size]
   std::vector<float> baseline;               ///< [sample_size]
   std::string baseline_description;          ///< e.g. "zero", "mean of 1000 training samples"
