@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,53 @@ class Network {
   virtual void masked_values(const Dataset& data, std::int64_t index, int label,
                              const PlayerLayout& layout, const OutputSpec& output,
                              std::int64_t batch, double* v) = 0;
+
+  /// Number of classes of the built-in model; for TorchScript, known after the first forward
+  /// (0 before).
+  virtual int num_classes() const { return 0; }
+  /// @brief Plain batched inference (for benchmarks and tests): the float32 logits of `count`
+  /// pre-built inputs, forwarded in chunks of `batch` in eval mode without gradients.
+  /// @param inputs [count, sample_shape...] row-major
+  /// @param logits resized to [count, classes]; num_classes() is known afterwards
+  virtual void forward(const float* /*inputs*/, const std::vector<std::int64_t>& /*sample_shape*/,
+                       std::int64_t /*count*/, std::int64_t /*batch*/,
+                       std::vector<float>& /*logits*/) {
+    throw std::logic_error("Network::forward is not implemented by this network");
+  }
+  /// All parameters, flattened in the model's order (a snapshot, e.g. to compare two runs
+  /// bitwise or to measure how far the weights moved).
+  virtual std::vector<float> parameter_values() const {
+    throw std::logic_error("Network::parameter_values is not implemented by this network");
+  }
 };
+
+/// Sets the number of threads LibTorch uses for its CPU kernels (torch::set_num_threads).
+void set_torch_threads(int threads);
+
+/// @brief The masked inputs x_S of subsets S = first_subset .. first_subset+count-1, built by the
+/// same tensor code as Network::masked_values (on the CPU).
+/// @param layout players and baseline; layout.owner.size() elements per sample
+/// @param x the unmasked sample (layout.owner.size() floats)
+/// @param first_subset index of the first subset (bit i = player i)
+/// @param count number of subsets
+/// @param out receives [count, owner.size()] floats
+void build_masked_batch(const PlayerLayout& layout, const float* x, std::uint64_t first_subset,
+                        std::int64_t count, float* out);
+
+/// @brief v of one input from its float32 logits, computed in double (DESIGN §1).
+/// log_odds: p = softmax(logits)[y] (max-subtracted), v = log(p / (1 - p + 1e-7) + 1e-7);
+/// otherwise v = logits[y].
+double output_value(const float* logits, int classes, int y, bool log_odds);
+
+/// @brief The order in which an epoch visits `indices`: a Fisher-Yates shuffle driven by a
+/// std::mt19937_64 seeded with splitmix64(splitmix64(seed) + epoch), each draw j in [0, i]
+/// taken by Lemire's multiply-and-reject (no std::uniform_int_distribution, whose results
+/// differ between standard libraries). The same on every platform.
+std::vector<std::int64_t> shuffle_for_epoch(const std::vector<std::int64_t>& indices,
+                                            std::uint64_t seed, int epoch);
+
+/// Checks a layout against a per-sample size: owner and baseline sizes, owners in
+/// [kAlwaysBaseline, n), 0 <= n <= 40. Throws UserError with what is wrong.
+void check_layout(const PlayerLayout& layout, std::int64_t sample_size);
 
 }  // namespace harsanyi

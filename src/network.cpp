@@ -1,0 +1,631 @@
+// Network: built-in LibTorch models and TorchScript checkpoints behind network.h; training,
+// checkpoints, and the values v(x_S) of masked inputs built with a few tensor ops per chunk.
+// The only translation unit of the project that includes LibTorch.
+#include "network.h"
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <utility>
+
+#include "user_error.h"
+
+namespace harsanyi {
+
+namespace {
+
+constexpr std::int64_t kCheckpointFormat = 1;
+
+bool file_exists(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return f.good();
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "{";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "}";
+}
+
+// The first line of a LibTorch error (the rest is a C++ stack trace).
+std::string first_line(const char* what) {
+  std::string s = what;
+  const auto nl = s.find('\n');
+  return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Built-in architectures
+
+torch::nn::Sequential build_mlp(std::int64_t in_features, int classes) {
+  return torch::nn::Sequential(torch::nn::Flatten(), torch::nn::Linear(in_features, 256),
+                               torch::nn::ReLU(), torch::nn::Linear(256, 128), torch::nn::ReLU(),
+                               torch::nn::Linear(128, classes));
+}
+
+// Output size of `features` for one input of `shape` ({C, H, W}); a UserError if it is too
+// small for the architecture.
+std::int64_t flat_size(torch::nn::Sequential& features, const std::vector<std::int64_t>& shape,
+                       const std::string& arch) {
+  std::vector<std::int64_t> dims = {1};
+  dims.insert(dims.end(), shape.begin(), shape.end());
+  try {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor out = features->forward(torch::zeros(dims));
+    if (out.numel() == 0) throw UserError("");
+    return out.numel();
+  } catch (const std::exception&) {
+    throw UserError("model " + arch + ": the input shape " + shape_text(shape) +
+                    " is too small for this architecture");
+  }
+}
+
+torch::nn::Sequential build_lenet(const std::vector<std::int64_t>& shape, int classes) {
+  using namespace torch::nn;
+  Sequential features(Conv2d(Conv2dOptions(shape[0], 6, 5).padding(2)), ReLU(),
+                      MaxPool2d(MaxPool2dOptions(2)), Conv2d(Conv2dOptions(6, 16, 5)), ReLU(),
+                      MaxPool2d(MaxPool2dOptions(2)));
+  const std::int64_t flat = flat_size(features, shape, "lenet");
+  Sequential model;
+  for (const auto& m : *features) model->push_back(m);
+  model->push_back(Flatten());
+  model->push_back(Linear(flat, 120));
+  model->push_back(ReLU());
+  model->push_back(Linear(120, 84));
+  model->push_back(ReLU());
+  model->push_back(Linear(84, classes));
+  return model;
+}
+
+// A narrow VGG-11: the 8 convolutions of VGG-11 with 1/8 of its channels (64, 128, 256, 256,
+// 512, ... -> 8, 16, 32, 32, 64, 64, 64, 64), max-pools where VGG-11 has them unless the
+// spatial size is already below 2, then a 128-unit classifier.
+torch::nn::Sequential build_vgg11s(const std::vector<std::int64_t>& shape, int classes) {
+  using namespace torch::nn;
+  const int kPool = -1;
+  const std::vector<int> config = {8,  kPool, 16,    kPool, 32, 32,   kPool,
+                                   64, 64,    kPool, 64,    64, kPool};
+  Sequential model;
+  std::int64_t channels = shape[0], h = shape[1], w = shape[2];
+  for (int c : config) {
+    if (c == kPool) {
+      if (h < 2 || w < 2) continue;
+      model->push_back(MaxPool2d(MaxPool2dOptions(2)));
+      h /= 2;
+      w /= 2;
+    } else {
+      model->push_back(Conv2d(Conv2dOptions(channels, c, 3).padding(1)));
+      model->push_back(ReLU());
+      channels = c;
+    }
+  }
+  const std::int64_t flat = channels * h * w;
+  model->push_back(Flatten());
+  model->push_back(Linear(flat, 128));
+  model->push_back(ReLU());
+  model->push_back(Linear(128, classes));
+  return model;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Masking: x_S for a chunk of consecutive subsets, a few tensor ops per chunk.
+
+struct MaskPlan {
+  int n = 0;
+  torch::Tensor x;           // [1, E] float
+  torch::Tensor baseline;    // [1, E] float
+  torch::Tensor owner_map;   // [E] int64: column of `keep_columns` that decides element e
+  torch::Tensor bit_values;  // [n] int64: 1 << i
+};
+
+MaskPlan make_mask_plan(const PlayerLayout& layout, const float* x, const torch::Device& device) {
+  MaskPlan plan;
+  plan.n = layout.n;
+  const auto e = static_cast<std::int64_t>(layout.owner.size());
+  // copies (copy = true): the plan does not alias the caller's memory
+  const auto cpu_float = torch::TensorOptions().dtype(torch::kFloat32);
+  const auto dev_float = cpu_float.device(device);
+  plan.x = torch::from_blob(const_cast<float*>(x), {1, e}, cpu_float).to(dev_float, false, true);
+  plan.baseline = torch::from_blob(const_cast<float*>(layout.baseline.data()), {1, e}, cpu_float)
+                      .to(dev_float, false, true);
+  // columns 0..n-1: players; n: always 1 (kept background); n+1: always 0 (baseline background)
+  torch::Tensor map = torch::empty({e}, torch::kInt64);
+  auto* m = map.data_ptr<std::int64_t>();
+  for (std::int64_t i = 0; i < e; ++i) {
+    const std::int32_t o = layout.owner[i];
+    m[i] = o >= 0 ? o : (o == PlayerLayout::kAlwaysKept ? layout.n : layout.n + 1);
+  }
+  plan.owner_map = map.to(device);
+  torch::Tensor bits = torch::empty({layout.n}, torch::kInt64);
+  for (int i = 0; i < layout.n; ++i) bits.data_ptr<std::int64_t>()[i] = std::int64_t{1} << i;
+  plan.bit_values = bits.to(device);
+  return plan;
+}
+
+// [count, E] masked inputs of subsets first..first+count-1.
+torch::Tensor masked_chunk(const MaskPlan& plan, std::uint64_t first, std::int64_t count) {
+  const auto long_opts = torch::TensorOptions().dtype(torch::kInt64).device(plan.x.device());
+  const auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(plan.x.device());
+  const torch::Tensor subsets = torch::arange(static_cast<std::int64_t>(first),
+                                              static_cast<std::int64_t>(first) + count, long_opts);
+  const torch::Tensor bits = subsets.unsqueeze(1).bitwise_and(plan.bit_values).ne(0);  // [B, n]
+  const torch::Tensor columns = torch::cat(
+      {bits, torch::ones({count, 1}, bool_opts), torch::zeros({count, 1}, bool_opts)}, 1);
+  const torch::Tensor keep = columns.index_select(1, plan.owner_map);  // [B, E]
+  return torch::where(keep, plan.x, plan.baseline);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class TorchNetwork final : public Network {
+ public:
+  // Built-in architecture.
+  TorchNetwork(std::string arch, std::vector<std::int64_t> shape, int classes,
+               torch::nn::Sequential model)
+      : arch_(std::move(arch)),
+        shape_(std::move(shape)),
+        classes_(classes),
+        model_(std::move(model)) {}
+  // TorchScript module.
+  TorchNetwork(std::string path, torch::jit::Module module)
+      : arch_("torchscript"), path_(std::move(path)), script_(std::move(module)) {
+    script_->eval();
+  }
+
+  std::string description() const override {
+    std::int64_t count = 0;
+    if (script_) {
+      for (const auto& p : script_->parameters()) count += p.numel();
+      return "torchscript " + path_ + " (" + std::to_string(count) + " parameters)";
+    }
+    for (const auto& p : model_->parameters()) count += p.numel();
+    return arch_ + " (" + std::to_string(count) + " parameters)";
+  }
+
+  bool trainable() const override { return !script_.has_value(); }
+  int num_classes() const override { return classes_; }
+
+  void to_device(const std::string& name) override {
+    torch::Device device(torch::kCPU);
+    try {
+      device = torch::Device(name);
+    } catch (const std::exception&) {
+      throw UserError("unknown device '" + name + "' (cpu, cuda, cuda:N)");
+    }
+    if (device.is_cuda() && !torch::cuda::is_available())
+      throw UserError("device '" + name + "': CUDA is not available to LibTorch");
+    if (device == device_) return;
+    if (script_) {
+      script_->to(device);
+    } else {
+      // Optimizer state (momentum buffers, Adam moments) moves by a round trip through an
+      // archive loaded onto the new device; parameters keep their identity under Module::to.
+      std::string saved;
+      if (optimizer_) {
+        torch::serialize::OutputArchive archive;
+        optimizer_->save(archive);
+        std::ostringstream os;
+        archive.save_to(os);
+        saved = os.str();
+      }
+      model_->to(device);
+      if (optimizer_) {
+        make_optimizer(optimizer_name_);
+        std::istringstream is(saved);
+        torch::serialize::InputArchive archive;
+        archive.load_from(is, device);
+        optimizer_->load(archive);
+      }
+    }
+    device_ = device;
+  }
+
+  EvalStats train_epoch(const Dataset& data, const std::vector<std::int64_t>& indices,
+                        const std::vector<std::int32_t>& labels, const TrainOptions& opt,
+                        int epoch) override {
+    require_trainable("training");
+    check_data(data, labels, opt.batch);
+    if (opt.optimizer != "sgd" && opt.optimizer != "adam")
+      throw UserError("unknown optimizer '" + opt.optimizer + "' (sgd, adam)");
+    if (!optimizer_) make_optimizer(opt.optimizer);
+    if (opt.optimizer != optimizer_name_)
+      throw UserError("optimizer '" + opt.optimizer + "' requested, but the network's state is " +
+                      optimizer_name_);
+    set_options(opt);
+
+    const std::vector<std::int64_t> order = shuffle_for_epoch(indices, opt.seed, epoch);
+    model_->train();
+    double loss_sum = 0.0;
+    std::int64_t correct = 0;
+    for (std::size_t start = 0; start < order.size(); start += opt.batch) {
+      const std::size_t end = std::min(order.size(), start + static_cast<std::size_t>(opt.batch));
+      torch::Tensor x, y;
+      gather(data, labels, order, start, end, x, y);
+      optimizer_->zero_grad();
+      const torch::Tensor logits = model_->forward(x);
+      const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+      loss.backward();
+      optimizer_->step();
+      const auto b = static_cast<double>(end - start);
+      loss_sum += loss.item<double>() * b;
+      correct += logits.detach().argmax(1).eq(y).sum().item<std::int64_t>();
+    }
+    model_->eval();
+    if (order.empty()) return {};
+    const auto total = static_cast<double>(order.size());
+    return {loss_sum / total, static_cast<double>(correct) / total};
+  }
+
+  EvalStats evaluate(const Dataset& data, const std::vector<std::int64_t>& indices,
+                     const std::vector<std::int32_t>& labels, std::int64_t batch) override {
+    check_data(data, labels, batch);
+    set_eval();
+    torch::NoGradGuard no_grad;
+    double loss_sum = 0.0;
+    std::int64_t correct = 0;
+    namespace F = torch::nn::functional;
+    for (std::size_t start = 0; start < indices.size(); start += batch) {
+      const std::size_t end = std::min(indices.size(), start + static_cast<std::size_t>(batch));
+      torch::Tensor x, y;
+      gather(data, labels, indices, start, end, x, y);
+      const torch::Tensor logits = run(x, data.source);
+      check_labels_fit(logits, y);
+      loss_sum += F::cross_entropy(logits, y, F::CrossEntropyFuncOptions().reduction(torch::kSum))
+                      .item<double>();
+      correct += logits.argmax(1).eq(y).sum().item<std::int64_t>();
+    }
+    if (indices.empty()) return {};
+    const auto total = static_cast<double>(indices.size());
+    return {loss_sum / total, static_cast<double>(correct) / total};
+  }
+
+  std::vector<std::int32_t> predict(const Dataset& data, const std::vector<std::int64_t>& indices,
+                                    std::int64_t batch) override {
+    check_data(data, data.labels, batch);
+    set_eval();
+    torch::NoGradGuard no_grad;
+    std::vector<std::int32_t> out;
+    out.reserve(indices.size());
+    for (std::size_t start = 0; start < indices.size(); start += batch) {
+      const std::size_t end = std::min(indices.size(), start + static_cast<std::size_t>(batch));
+      torch::Tensor x, y;
+      gather(data, data.labels, indices, start, end, x, y);
+      const torch::Tensor pred =
+          run(x, data.source).argmax(1).to(torch::kCPU, torch::kInt32).contiguous();
+      const auto* p = pred.data_ptr<std::int32_t>();
+      out.insert(out.end(), p, p + pred.numel());
+    }
+    return out;
+  }
+
+  void save_checkpoint(const std::string& path) const override {
+    require_trainable("save_checkpoint");
+    const std::string part = path + ".part";
+    try {
+      torch::serialize::OutputArchive archive;
+      archive.write("harsanyi_checkpoint", c10::IValue(kCheckpointFormat));
+      archive.write("arch", c10::IValue(arch_));
+      archive.write("input_shape", torch::tensor(shape_, torch::kInt64));
+      archive.write("num_classes", c10::IValue(static_cast<std::int64_t>(classes_)));
+      torch::serialize::OutputArchive model_archive;
+      model_->save(model_archive);
+      archive.write("model", model_archive);
+      archive.write("optimizer", c10::IValue(optimizer_name_));
+      if (optimizer_) {
+        torch::serialize::OutputArchive optimizer_archive;
+        optimizer_->save(optimizer_archive);
+        archive.write("optimizer_state", optimizer_archive);
+      }
+      archive.save_to(part);
+    } catch (const c10::Error& e) {
+      std::remove(part.c_str());
+      throw std::runtime_error("cannot write checkpoint " + part + ": " + first_line(e.what()));
+    }
+    if (std::rename(part.c_str(), path.c_str()) != 0) {
+      std::remove(part.c_str());
+      throw std::runtime_error("cannot rename " + part + " to " + path);
+    }
+  }
+
+  void load_checkpoint(const std::string& path) override {
+    require_trainable("load_checkpoint");
+    if (!file_exists(path)) throw UserError("checkpoint " + path + ": no such file");
+    try {
+      torch::serialize::InputArchive archive;
+      archive.load_from(path, device_);
+      c10::IValue value;
+      if (!archive.try_read("harsanyi_checkpoint", value) || !value.isInt())
+        throw UserError("checkpoint " + path + " is not a harsanyi checkpoint");
+      if (value.toInt() != kCheckpointFormat)
+        throw UserError("checkpoint " + path + " has format " + std::to_string(value.toInt()) +
+                        ", this build reads format " + std::to_string(kCheckpointFormat));
+      archive.read("arch", value);
+      const std::string arch = value.toStringRef();
+      torch::Tensor shape_tensor;
+      archive.read("input_shape", shape_tensor);
+      shape_tensor = shape_tensor.to(torch::kCPU).contiguous();
+      const std::vector<std::int64_t> shape(
+          shape_tensor.data_ptr<std::int64_t>(),
+          shape_tensor.data_ptr<std::int64_t>() + shape_tensor.numel());
+      archive.read("num_classes", value);
+      const auto classes = static_cast<int>(value.toInt());
+      if (arch != arch_ || shape != shape_ || classes != classes_)
+        throw UserError("checkpoint " + path + " holds " + arch + " for input " +
+                        shape_text(shape) + " with " + std::to_string(classes) + " classes, not " +
+                        arch_ + " for " + shape_text(shape_) + " with " + std::to_string(classes_));
+      torch::serialize::InputArchive model_archive;
+      archive.read("model", model_archive);
+      model_->load(model_archive);
+      archive.read("optimizer", value);
+      const std::string optimizer = value.toStringRef();
+      optimizer_.reset();
+      optimizer_name_.clear();
+      if (!optimizer.empty()) {
+        make_optimizer(optimizer);
+        torch::serialize::InputArchive optimizer_archive;
+        archive.read("optimizer_state", optimizer_archive);
+        optimizer_->load(optimizer_archive);
+      }
+    } catch (const UserError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw UserError("checkpoint " + path +
+                      " is damaged or not a harsanyi checkpoint: " + first_line(e.what()));
+    }
+  }
+
+  void masked_values(const Dataset& data, std::int64_t index, int label, const PlayerLayout& layout,
+                     const OutputSpec& output, std::int64_t batch, double* v) override {
+    check_layout(layout, data.sample_size());
+    if (index < 0 || index >= data.count())
+      throw UserError("sample " + std::to_string(index) + " is outside " + data.source + " (" +
+                      std::to_string(data.count()) + " samples)");
+    if (batch < 1) throw UserError("batch must be >= 1");
+    set_eval();
+    torch::NoGradGuard no_grad;
+    const MaskPlan plan = make_mask_plan(layout, data.sample(index), device_);
+    std::vector<std::int64_t> dims = {0};
+    dims.insert(dims.end(), data.shape.begin(), data.shape.end());
+    const std::uint64_t total = std::uint64_t{1} << layout.n;
+    for (std::uint64_t first = 0; first < total; first += static_cast<std::uint64_t>(batch)) {
+      const auto count = static_cast<std::int64_t>(
+          std::min<std::uint64_t>(static_cast<std::uint64_t>(batch), total - first));
+      dims[0] = count;
+      const torch::Tensor logits = run(masked_chunk(plan, first, count).view(dims), data.source)
+                                       .to(torch::kCPU, torch::kFloat32)
+                                       .contiguous();
+      const int classes = static_cast<int>(logits.size(1));
+      if (label < 0 || label >= classes)
+        throw UserError("label " + std::to_string(label) + " of sample " + std::to_string(index) +
+                        " is outside the model's " + std::to_string(classes) + " classes");
+      const float* l = logits.data_ptr<float>();
+      for (std::int64_t b = 0; b < count; ++b)
+        v[first + b] = output_value(l + b * classes, classes, label, output.log_odds);
+    }
+    if (output.subtract_empty) {
+      const double v0 = v[0];
+      for (std::uint64_t s = 0; s < total; ++s) v[s] -= v0;
+    }
+  }
+
+  std::vector<float> parameter_values() const override {
+    torch::NoGradGuard no_grad;
+    std::vector<float> out;
+    std::vector<torch::Tensor> params;
+    if (script_) {
+      for (const auto& p : script_->parameters()) params.push_back(p);
+    } else {
+      params = model_->parameters();
+    }
+    for (const auto& p : params) {
+      const torch::Tensor c = p.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+      out.insert(out.end(), c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    }
+    return out;
+  }
+
+  void forward(const float* inputs, const std::vector<std::int64_t>& sample_shape,
+               std::int64_t count, std::int64_t batch, std::vector<float>& logits) override {
+    if (batch < 1) throw UserError("batch must be >= 1");
+    set_eval();
+    torch::NoGradGuard no_grad;
+    std::int64_t size = 1;
+    for (std::int64_t d : sample_shape) size *= d;
+    std::vector<std::int64_t> dims = {0};
+    dims.insert(dims.end(), sample_shape.begin(), sample_shape.end());
+    logits.clear();
+    for (std::int64_t first = 0; first < count; first += batch) {
+      dims[0] = std::min(batch, count - first);
+      const torch::Tensor x =
+          torch::from_blob(const_cast<float*>(inputs + first * size), dims, torch::kFloat32)
+              .to(device_);
+      const torch::Tensor out = run(x, "inputs").to(torch::kCPU, torch::kFloat32).contiguous();
+      logits.insert(logits.end(), out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
+    }
+  }
+
+ private:
+  void require_trainable(const char* what) const {
+    if (script_)
+      throw UserError(std::string(what) + ": " + path_ +
+                      " is a TorchScript checkpoint (evaluation only)");
+  }
+
+  void check_data(const Dataset& data, const std::vector<std::int32_t>& labels,
+                  std::int64_t batch) const {
+    if (batch < 1) throw UserError("batch must be >= 1");
+    if (static_cast<std::int64_t>(labels.size()) != data.count())
+      throw UserError(data.source + ": " + std::to_string(labels.size()) + " labels for " +
+                      std::to_string(data.count()) + " samples");
+    if (!script_ && data.shape != shape_)
+      throw UserError(data.source + ": samples of shape " + shape_text(data.shape) + ", but the " +
+                      arch_ + " model was built for " + shape_text(shape_));
+  }
+
+  // Rows order[start..end) of data as a tensor [B, shape...] on the device, and their labels.
+  void gather(const Dataset& data, const std::vector<std::int32_t>& labels,
+              const std::vector<std::int64_t>& order, std::size_t start, std::size_t end,
+              torch::Tensor& x, torch::Tensor& y) const {
+    const auto b = static_cast<std::int64_t>(end - start);
+    const std::int64_t size = data.sample_size();
+    std::vector<std::int64_t> dims = {b};
+    dims.insert(dims.end(), data.shape.begin(), data.shape.end());
+    x = torch::empty(dims, torch::kFloat32);
+    y = torch::empty({b}, torch::kInt64);
+    float* xp = x.data_ptr<float>();
+    auto* yp = y.data_ptr<std::int64_t>();
+    for (std::int64_t i = 0; i < b; ++i) {
+      const std::int64_t idx = order[start + i];
+      if (idx < 0 || idx >= data.count())
+        throw UserError("sample index " + std::to_string(idx) + " is outside " + data.source +
+                        " (" + std::to_string(data.count()) + " samples)");
+      std::memcpy(xp + i * size, data.sample(idx), sizeof(float) * size);
+      yp[i] = labels[idx];
+      if (yp[i] < 0 || (classes_ > 0 && yp[i] >= classes_))
+        throw UserError(data.source + ": label " + std::to_string(yp[i]) + " of sample " +
+                        std::to_string(idx) + " is outside 0.." + std::to_string(classes_ - 1));
+    }
+    x = x.to(device_);
+    y = y.to(device_);
+  }
+
+  void check_labels_fit(const torch::Tensor& logits, const torch::Tensor& y) const {
+    if (y.numel() > 0 && y.max().item<std::int64_t>() >= logits.size(1))
+      throw UserError("a label is outside the model's " + std::to_string(logits.size(1)) +
+                      " classes");
+  }
+
+  void set_eval() {
+    if (script_)
+      script_->eval();
+    else
+      model_->eval();
+  }
+
+  // Logits [B, classes] of a batch.
+  torch::Tensor run(const torch::Tensor& x, const std::string& what) {
+    torch::Tensor out;
+    if (!script_) {
+      out = model_->forward(x);
+    } else {
+      c10::IValue r;
+      try {
+        r = script_->forward({x});
+      } catch (const c10::Error& e) {
+        throw UserError("TorchScript " + path_ + " fails on " + what + " of shape " +
+                        shape_text(x.sizes().vec()) + ": " + first_line(e.what()));
+      }
+      if (!r.isTensor())
+        throw UserError("TorchScript " + path_ + " does not return a tensor of logits");
+      out = r.toTensor();
+    }
+    if (out.dim() != 2 || out.size(0) != x.size(0))
+      throw UserError("model " + (script_ ? path_ : arch_) + " returns shape " +
+                      shape_text(out.sizes().vec()) + ", not [batch, classes]");
+    if (classes_ == 0) classes_ = static_cast<int>(out.size(1));
+    return out;
+  }
+
+  void make_optimizer(const std::string& name) {
+    if (name == "sgd") {
+      optimizer_ =
+          std::make_unique<torch::optim::SGD>(model_->parameters(), torch::optim::SGDOptions(0.01));
+    } else if (name == "adam") {
+      optimizer_ = std::make_unique<torch::optim::Adam>(model_->parameters(),
+                                                        torch::optim::AdamOptions(0.001));
+    } else {
+      throw UserError("unknown optimizer '" + name + "' (sgd, adam)");
+    }
+    optimizer_name_ = name;
+  }
+
+  void set_options(const TrainOptions& opt) {
+    for (auto& group : optimizer_->param_groups()) {
+      if (optimizer_name_ == "sgd") {
+        auto& o = static_cast<torch::optim::SGDOptions&>(group.options());
+        o.lr(opt.lr).momentum(opt.momentum).weight_decay(opt.weight_decay);
+      } else {
+        auto& o = static_cast<torch::optim::AdamOptions&>(group.options());
+        o.lr(opt.lr).weight_decay(opt.weight_decay);
+      }
+    }
+  }
+
+  std::string arch_;
+  std::string path_;  // TorchScript file
+  std::vector<std::int64_t> shape_;
+  int classes_ = 0;
+  torch::nn::Sequential model_{nullptr};
+  std::optional<torch::jit::Module> script_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::string optimizer_name_;
+  torch::Device device_{torch::kCPU};
+};
+
+}  // namespace
+
+std::unique_ptr<Network> Network::build(const std::string& arch,
+                                        const std::vector<std::int64_t>& input_shape,
+                                        int num_classes, std::uint64_t seed) {
+  if (num_classes < 2)
+    throw UserError("model " + arch + ": needs at least 2 classes, got " +
+                    std::to_string(num_classes));
+  for (std::int64_t d : input_shape)
+    if (d < 1) throw UserError("model " + arch + ": bad input shape " + shape_text(input_shape));
+  const bool image = input_shape.size() == 3;
+  if (!image && input_shape.size() != 1)
+    throw UserError("model " + arch + ": inputs must be images {C,H,W} or tables {F}, got " +
+                    shape_text(input_shape));
+  if (arch != "mlp" && arch != "lenet" && arch != "vgg11s")
+    throw UserError("unknown model architecture '" + arch + "' (mlp, lenet, vgg11s, torchscript)");
+  if (!image && arch != "mlp")
+    throw UserError("model " + arch + " needs image inputs {C,H,W}; tabular data (" +
+                    std::to_string(input_shape[0]) + " features) takes arch = \"mlp\"");
+  torch::manual_seed(seed);
+  std::int64_t size = 1;
+  for (std::int64_t d : input_shape) size *= d;
+  torch::nn::Sequential model{nullptr};
+  if (arch == "mlp")
+    model = build_mlp(size, num_classes);
+  else if (arch == "lenet")
+    model = build_lenet(input_shape, num_classes);
+  else
+    model = build_vgg11s(input_shape, num_classes);
+  model->eval();
+  return std::make_unique<TorchNetwork>(arch, input_shape, num_classes, std::move(model));
+}
+
+std::unique_ptr<Network> Network::load_torchscript(const std::string& path) {
+  if (!file_exists(path)) throw UserError("TorchScript file " + path + ": no such file");
+  try {
+    torch::jit::Module module = torch::jit::load(path);
+    return std::make_unique<TorchNetwork>(path, std::move(module));
+  } catch (const std::exception& e) {
+    throw UserError("TorchScript file " + path +
+                    " cannot be loaded (damaged, or not saved with "
+                    "torch.jit.save): " +
+                    first_line(e.what()));
+  }
+}
+
+void set_torch_threads(int threads) {
+  if (threads < 1) throw UserError("thread count must be >= 1");
+  torch::set_num_threads(threads);
+}
+
+void build_masked_batch(const PlayerLayout& layout, const float* x, std::uint64_t first_subset,
+                        std::int64_t count, float* out) {
+  check_layout(layout, static_cast<std::int64_t>(layout.owner.size()));
+  torch::NoGradGuard no_grad;
+  const MaskPlan plan = make_mask_plan(layout, x, torch::Device(torch::kCPU));
+  const torch::Tensor chunk = masked_chunk(plan, first_subset, count).contiguous();
+  std::memcpy(out, chunk.data_ptr<float>(), sizeof(float) * chunk.numel());
+}
+
+}  // namespace harsanyi
