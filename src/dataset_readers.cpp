@@ -105,7 +105,7 @@ std::string find_plain_or_gz(const std::string& base, const char* what, const st
   if (is_regular_file(base)) return base;
   if (is_regular_file(base + ".gz")) return base + ".gz";
   throw UserError(fmt::format(
-      "IDX {} file not found: tried {} and {}.gz; data.train / data.test of an idx dataset is "
+      "IDX {} file not found: tried {} and {}; data.train / data.test of an idx dataset is "
       "the prefix before -images-idx3-ubyte (got '{}')",
       what, base, base + ".gz", prefix));
 }

@@ -158,7 +158,7 @@ TEST(Idx, MissingFileNamesTheNamesTried) {
   TempDir dir;
   const std::string m = error_of([&] { read_idx(dir / "none", 0); });
   EXPECT_HAS(m, dir / "none-images-idx3-ubyte");
-  EXPECT_HAS(m, dir / "none-images-idx3-ubyte.gz");
+  EXPECT_HAS(m, dir / "none-images-idx3-ubyte.gz;");
   EXPECT_HAS(m, "not found");
   write_file(dir / "x-images-idx3-ubyte", idx_images(1, 1, 1));
   const std::string m2 = error_of([&] { read_idx(dir / "x", 0); });
