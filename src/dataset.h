@@ -19,7 +19,8 @@ struct Dataset {
   std::int32_t num_classes = 0;
   std::vector<std::string> feature_names; ///< tables: one name per feature; images: empty
   /// CSV files whose labels are not all non-negative integers: the label text of each class
-  /// (class k = class_names[k], the distinct texts sorted); empty when labels are integers.
+  /// (class k = class_names[k], the distinct texts sorted; num_classes = its size); empty when
+  /// labels are integers (num_classes = max label + 1 of the loaded samples).
   std::vector<std::string> class_names;
 
   std::int64_t count() const { return static_cast<std::int64_t>(labels.size()); }

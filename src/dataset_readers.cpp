@@ -38,8 +38,8 @@ class ZFile {
     file_ = gzopen(path.c_str(), "rb");
     if (file_ == nullptr) {
       const int err = errno;
-      throw UserError(fmt::format("cannot open {}: {}", path,
-                                  err != 0 ? std::strerror(err) : "out of memory"));
+      throw UserError(
+          fmt::format("cannot open {}: {}", path, err != 0 ? std::strerror(err) : "out of memory"));
     }
     gzbuffer(file_, 1 << 17);
   }
@@ -74,8 +74,8 @@ class ZFile {
   [[noreturn]] void throw_zlib_error() {
     int errnum = Z_OK;
     const char* message = gzerror(file_, &errnum);
-    throw UserError(fmt::format("{}: damaged compressed data ({}); download the file again",
-                                path_, message != nullptr ? message : "zlib error"));
+    throw UserError(fmt::format("{}: damaged compressed data ({}); download the file again", path_,
+                                message != nullptr ? message : "zlib error"));
   }
 
   std::string path_;
@@ -115,9 +115,9 @@ void read_exact(ZFile& file, const std::string& path, void* dst, std::size_t siz
                 std::uint64_t offset, const std::string& expected_what) {
   const std::size_t got = file.read(dst, size);
   if (got != size) {
-    throw UserError(fmt::format(
-        "{}: truncated file: expected {} bytes ({}), got {}; download the file again",
-        path, offset + size, expected_what, offset + got));
+    throw UserError(
+        fmt::format("{}: truncated file: expected {} bytes ({}), got {}; download the file again",
+                    path, offset + size, expected_what, offset + got));
   }
 }
 
@@ -150,9 +150,9 @@ void check_plain_size(ZFile& file, const std::string& path, std::uint64_t expect
   std::error_code ec;
   const std::uint64_t size = fs::file_size(path, ec);
   if (!ec && size < expected) {
-    throw UserError(fmt::format(
-        "{}: truncated file: expected {} bytes ({}), got {}; download the file again", path,
-        expected, expected_what, size));
+    throw UserError(
+        fmt::format("{}: truncated file: expected {} bytes ({}), got {}; download the file again",
+                    path, expected, expected_what, size));
   }
 }
 
@@ -258,10 +258,8 @@ std::uint64_t bounded_random(std::mt19937_64& rng, std::uint64_t bound) {
 
 Dataset read_idx(const std::string& prefix, std::int64_t limit) {
   if (limit < 0) throw UserError(fmt::format("the sample limit must be >= 0 (got {})", limit));
-  const std::string images_path =
-      find_plain_or_gz(prefix + "-images-idx3-ubyte", "images", prefix);
-  const std::string labels_path =
-      find_plain_or_gz(prefix + "-labels-idx1-ubyte", "labels", prefix);
+  const std::string images_path = find_plain_or_gz(prefix + "-images-idx3-ubyte", "images", prefix);
+  const std::string labels_path = find_plain_or_gz(prefix + "-labels-idx1-ubyte", "labels", prefix);
 
   ZFile images(images_path);
   const IdxHeader ih = read_idx_header(images, images_path, 0x00000803u, 3, "images");
@@ -280,11 +278,11 @@ Dataset read_idx(const std::string& prefix, std::int64_t limit) {
         images_path, count, labels_path, lh.dims[0]));
   }
   const std::uint64_t pixels = rows * cols;
-  const std::string image_layout = fmt::format("a header of 16 and {} images of {}×{}",
-                                               count, rows, cols);
+  const std::string image_layout =
+      fmt::format("a header of 16 and {} images of {}×{}", count, rows, cols);
   check_plain_size(images, images_path, 16 + count * pixels, image_layout);
-  check_plain_size(labels, labels_path, 8 + count, fmt::format("a header of 8 and {} labels",
-                                                               count));
+  check_plain_size(labels, labels_path, 8 + count,
+                   fmt::format("a header of 8 and {} labels", count));
 
   const std::uint64_t n =
       limit > 0 ? std::min<std::uint64_t>(count, static_cast<std::uint64_t>(limit)) : count;
@@ -293,9 +291,9 @@ Dataset read_idx(const std::string& prefix, std::int64_t limit) {
   out.shape = {1, static_cast<std::int64_t>(rows), static_cast<std::int64_t>(cols)};
   std::vector<unsigned char> bytes(n * pixels);
   read_exact(images, images_path, bytes.data(), bytes.size(), 16,
-             n == count ? image_layout
-                        : fmt::format("a header of 16 and the first {} images of {}×{}", n, rows,
-                                      cols));
+             n == count
+                 ? image_layout
+                 : fmt::format("a header of 16 and the first {} images of {}×{}", n, rows, cols));
   out.data.resize(bytes.size());
   for (std::size_t i = 0; i < bytes.size(); ++i) {
     out.data[i] = static_cast<float>(bytes[i]) / 255.0f;
@@ -397,18 +395,19 @@ Dataset read_csv(const std::string& path, const std::string& label_column, std::
                  CsvRows rows, const std::vector<std::string>& classes) {
   if (limit < 0) throw UserError(fmt::format("the sample limit must be >= 0 (got {})", limit));
   if (!is_regular_file(path)) {
-    throw UserError(fmt::format("CSV file not found: {}; set data.train / data.test to a .csv "
-                                "or .csv.gz file",
-                                path));
+    throw UserError(
+        fmt::format("CSV file not found: {}; set data.train / data.test to a .csv "
+                    "or .csv.gz file",
+                    path));
   }
   const std::string text = read_all(path);
   std::string_view rest(text);
   if (rest.substr(0, 3) == "\xEF\xBB\xBF") rest.remove_prefix(3);  // UTF-8 byte order mark
 
   std::vector<std::string> header, fields;
-  std::vector<float> values;                     // all rows, features only
-  std::vector<std::string> label_texts;          // all rows
-  std::vector<std::int64_t> label_lines;         // line of each row, for messages
+  std::vector<float> values;              // all rows, features only
+  std::vector<std::string> label_texts;   // all rows
+  std::vector<std::int64_t> label_lines;  // line of each row, for messages
   std::size_t label_index = 0, features = 0;
   std::int64_t line_number = 0;
   while (!rest.empty()) {
@@ -418,32 +417,35 @@ Dataset read_csv(const std::string& path, const std::string& label_column, std::
     ++line_number;
     if (trim(line).empty()) continue;
     if (!split_csv_line(line, fields)) {
-      throw UserError(fmt::format("{}:{}: unterminated quoted field; close the double quote",
-                                  path, line_number));
+      throw UserError(fmt::format("{}:{}: unterminated quoted field; close the double quote", path,
+                                  line_number));
     }
     if (header.empty()) {
       header = fields;
       std::set<std::string> seen;
       for (std::size_t c = 0; c < header.size(); ++c) {
         if (!seen.insert(header[c]).second) {
-          throw UserError(fmt::format("{}:{}: column {} repeats the column name '{}'; column "
-                                      "names must be unique",
-                                      path, line_number, c + 1, header[c]));
+          throw UserError(
+              fmt::format("{}:{}: column {} repeats the column name '{}'; column "
+                          "names must be unique",
+                          path, line_number, c + 1, header[c]));
         }
       }
       if (header.size() < 2) {
-        throw UserError(fmt::format("{}:{}: the header has {} column(s); a CSV table needs at "
-                                    "least one feature column and a label column",
-                                    path, line_number, header.size()));
+        throw UserError(
+            fmt::format("{}:{}: the header has {} column(s); a CSV table needs at "
+                        "least one feature column and a label column",
+                        path, line_number, header.size()));
       }
       if (label_column.empty()) {
         label_index = header.size() - 1;
       } else {
         const auto it = std::find(header.begin(), header.end(), label_column);
         if (it == header.end()) {
-          throw UserError(fmt::format("{}: no column named '{}' (data.label_column); the "
-                                      "columns are {}",
-                                      path, label_column, join_names(header)));
+          throw UserError(
+              fmt::format("{}: no column named '{}' (data.label_column); the "
+                          "columns are {}",
+                          path, label_column, join_names(header)));
         }
         label_index = static_cast<std::size_t>(it - header.begin());
       }
@@ -451,17 +453,19 @@ Dataset read_csv(const std::string& path, const std::string& label_column, std::
       continue;
     }
     if (fields.size() != header.size()) {
-      throw UserError(fmt::format("{}:{}: ragged row: {} columns, the header has {}; every row "
-                                  "needs one value per column",
-                                  path, line_number, fields.size(), header.size()));
+      throw UserError(
+          fmt::format("{}:{}: ragged row: {} columns, the header has {}; every row "
+                      "needs one value per column",
+                      path, line_number, fields.size(), header.size()));
     }
     for (std::size_t c = 0; c < fields.size(); ++c) {
       if (c == label_index) continue;
       double value = 0.0;
       if (!parse_double(fields[c], value)) {
-        throw UserError(fmt::format("{}:{}: column {} ('{}'): '{}' is not a finite number; "
-                                    "every column but the label must be numeric",
-                                    path, line_number, c + 1, header[c], fields[c]));
+        throw UserError(
+            fmt::format("{}:{}: column {} ('{}'): '{}' is not a finite number; "
+                        "every column but the label must be numeric",
+                        path, line_number, c + 1, header[c], fields[c]));
       }
       values.push_back(static_cast<float>(value));
     }
@@ -494,10 +498,10 @@ Dataset read_csv(const std::string& path, const std::string& label_column, std::
     for (std::size_t i = 0; i < all_rows; ++i) {
       const auto it = index.find(label_texts[i]);
       if (it == index.end()) {
-        throw UserError(fmt::format("{}:{}: label '{}' is not one of the classes of the "
-                                    "training file ({})",
-                                    path, label_lines[i], label_texts[i],
-                                    join_names(class_names)));
+        throw UserError(
+            fmt::format("{}:{}: label '{}' is not one of the classes of the "
+                        "training file ({})",
+                        path, label_lines[i], label_texts[i], join_names(class_names)));
       }
       all_labels[i] = it->second;
     }
@@ -523,16 +527,17 @@ Dataset read_csv(const std::string& path, const std::string& label_column, std::
     out.data.insert(out.data.end(), values.begin() + static_cast<std::ptrdiff_t>(i * features),
                     values.begin() + static_cast<std::ptrdiff_t>((i + 1) * features));
   }
-  out.num_classes = integer_labels ? classes_of(out.labels)
-                                   : static_cast<std::int32_t>(class_names.size());
+  out.num_classes =
+      integer_labels ? classes_of(out.labels) : static_cast<std::int32_t>(class_names.size());
   return out;
 }
 
 void normalize_dataset(Dataset& data, double mean, double std) {
   if (!(std > 0.0) || !std::isfinite(std) || !std::isfinite(mean)) {
-    throw UserError(fmt::format("data.normalize = [{}, {}]: the mean must be finite and the "
-                                "standard deviation positive",
-                                mean, std));
+    throw UserError(
+        fmt::format("data.normalize = [{}, {}]: the mean must be finite and the "
+                    "standard deviation positive",
+                    mean, std));
   }
   for (float& x : data.data) x = static_cast<float>((static_cast<double>(x) - mean) / std);
 }
@@ -548,9 +553,10 @@ Dataset load_split(const StudyConfig& config, const std::string& split) {
   if (d.format == "idx") {
     const std::string& prefix = train ? d.train : d.test;
     if (prefix.empty()) {
-      throw UserError(fmt::format("data.{} is empty: set it to the prefix of the IDX {} files "
-                                  "(e.g. /usr/share/datasets/fashion-mnist/{})",
-                                  split, split, train ? "train" : "t10k"));
+      throw UserError(
+          fmt::format("data.{} is empty: set it to the prefix of the IDX {} files "
+                      "(e.g. /usr/share/datasets/fashion-mnist/{})",
+                      split, split, train ? "train" : "t10k"));
     }
     out = read_idx(prefix, limit);
   } else if (d.format == "cifar10") {
@@ -558,9 +564,10 @@ Dataset load_split(const StudyConfig& config, const std::string& split) {
     std::error_code ec;
     if (!train && path.empty() && fs::is_directory(d.train, ec)) path = d.train;
     if (path.empty()) {
-      throw UserError(fmt::format("data.{} is empty: set it to the cifar-10-batches-bin "
-                                  "directory or to a .bin file",
-                                  split));
+      throw UserError(
+          fmt::format("data.{} is empty: set it to the cifar-10-batches-bin "
+                      "directory or to a .bin file",
+                      split));
     }
     out = read_cifar10(path, split, limit);
   } else if (d.format == "csv") {
@@ -576,14 +583,15 @@ Dataset load_split(const StudyConfig& config, const std::string& split) {
           read_csv(d.train, d.label_column, 0, CsvRows::kAll).class_names;
       out = read_csv(d.test, d.label_column, limit, CsvRows::kAll, classes);
       if (classes.empty() && !out.class_names.empty()) {
-        throw UserError(fmt::format("{}: the labels are not all non-negative integers, but "
-                                    "those of the training file {} are; use the same labels",
-                                    d.test, d.train));
+        throw UserError(
+            fmt::format("{}: the labels are not all non-negative integers, but "
+                        "those of the training file {} are; use the same labels",
+                        d.test, d.train));
       }
     }
   } else {
-    throw UserError(fmt::format("data.format = \"{}\" is not valid: expected idx, cifar10 or csv",
-                                d.format));
+    throw UserError(
+        fmt::format("data.format = \"{}\" is not valid: expected idx, cifar10 or csv", d.format));
   }
   if (!d.normalize.empty()) {
     if (d.normalize.size() != 2) {
@@ -594,8 +602,7 @@ Dataset load_split(const StudyConfig& config, const std::string& split) {
   return out;
 }
 
-std::vector<std::int32_t> noisy_labels(const Dataset& train, double fraction,
-                                       std::uint64_t seed) {
+std::vector<std::int32_t> noisy_labels(const Dataset& train, double fraction, std::uint64_t seed) {
   if (!(fraction >= 0.0 && fraction <= 1.0)) {
     throw UserError(fmt::format("data.label_noise = {} must be in [0, 1]", fraction));
   }
@@ -621,9 +628,8 @@ std::vector<std::int32_t> noisy_labels(const Dataset& train, double fraction,
   const auto classes = static_cast<std::uint64_t>(train.num_classes);
   for (std::uint64_t i = 0; i < changed; ++i) {
     std::int32_t& label = labels[order[i]];
-    label = static_cast<std::int32_t>((static_cast<std::uint64_t>(label) + 1 +
-                                       bounded_random(rng, classes - 1)) %
-                                      classes);
+    label = static_cast<std::int32_t>(
+        (static_cast<std::uint64_t>(label) + 1 + bounded_random(rng, classes - 1)) % classes);
   }
   return labels;
 }

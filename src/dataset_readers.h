@@ -37,9 +37,9 @@ Dataset read_cifar10(const std::string& path, const std::string& split, std::int
 /// Which data rows of a CSV file a read keeps (row i = the i-th data row after the header,
 /// counting from 0).
 enum class CsvRows {
-  kAll,        ///< every row
-  kSplitTrain, ///< rows with i % 5 != 4 (the train part of a file split 4:1)
-  kSplitTest,  ///< rows with i % 5 == 4 (the test part)
+  kAll,         ///< every row
+  kSplitTrain,  ///< rows with i % 5 != 4 (the train part of a file split 4:1)
+  kSplitTest,   ///< rows with i % 5 == 4 (the test part)
 };
 
 /// @brief Reads a CSV table (plain or gzip-compressed): a header row of column names, then one

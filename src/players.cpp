@@ -17,8 +17,8 @@ void masked_input(const PlayerLayout& layout, const float* x, std::uint64_t subs
   const std::size_t size = layout.owner.size();
   for (std::size_t e = 0; e < size; ++e) {
     const std::int32_t owner = layout.owner[e];
-    const bool keep = owner == PlayerLayout::kAlwaysKept ||
-                      (owner >= 0 && ((subset >> owner) & 1u) != 0);
+    const bool keep =
+        owner == PlayerLayout::kAlwaysKept || (owner >= 0 && ((subset >> owner) & 1u) != 0);
     out[e] = keep ? x[e] : layout.baseline[e];
   }
 }
@@ -93,9 +93,10 @@ PlayerLayout make_player_layout(const StudyConfig& config, const Dataset& train)
       used[static_cast<std::size_t>(cell)] = true;
     }
     if (cells.size() > 30) {
-      throw UserError(fmt::format("players.cells chooses {} cells; at most 30 players are "
-                                  "supported",
-                                  cells.size()));
+      throw UserError(
+          fmt::format("players.cells chooses {} cells; at most 30 players are "
+                      "supported",
+                      cells.size()));
     }
     layout.n = static_cast<int>(cells.size());
     for (int i = 0; i < layout.n; ++i) {
@@ -131,8 +132,8 @@ PlayerLayout make_player_layout(const StudyConfig& config, const Dataset& train)
           for (std::size_t k = 0; k < train.feature_names.size(); ++k) {
             known += (k > 0 ? ", '" : "'") + train.feature_names[k] + "'";
           }
-          throw UserError(fmt::format("players.features: unknown feature '{}'; {} has {}",
-                                      name, train.source, known));
+          throw UserError(fmt::format("players.features: unknown feature '{}'; {} has {}", name,
+                                      train.source, known));
         }
         const std::int64_t f = it - train.feature_names.begin();
         if (std::find(chosen.begin(), chosen.end(), f) != chosen.end()) {
@@ -142,10 +143,10 @@ PlayerLayout make_player_layout(const StudyConfig& config, const Dataset& train)
       }
     }
     if (chosen.size() > 30) {
-      throw UserError(fmt::format(
-          "{} players (features); at most 30 are supported: choose features with "
-          "players.features",
-          chosen.size()));
+      throw UserError(
+          fmt::format("{} players (features); at most 30 are supported: choose features with "
+                      "players.features",
+                      chosen.size()));
     }
     layout.n = static_cast<int>(chosen.size());
     for (int i = 0; i < layout.n; ++i) {
@@ -156,8 +157,8 @@ PlayerLayout make_player_layout(const StudyConfig& config, const Dataset& train)
                                  : fmt::format("feature {}", f));
     }
   } else {
-    throw UserError(fmt::format(
-        "players.kind = \"{}\" is not valid: expected grid or features", pc.kind));
+    throw UserError(
+        fmt::format("players.kind = \"{}\" is not valid: expected grid or features", pc.kind));
   }
   if (layout.n == 0) {
     throw UserError(fmt::format("no players: {} gives 0 players", train.source));
@@ -175,9 +176,10 @@ PlayerLayout make_player_layout(const StudyConfig& config, const Dataset& train)
     layout.baseline_description = fmt::format("value {}", bc.value);
   } else if (bc.kind == "mean") {
     if (train.count() == 0) {
-      throw UserError(fmt::format("baseline.kind = \"mean\" needs training samples; {} has "
-                                  "none",
-                                  train.source));
+      throw UserError(
+          fmt::format("baseline.kind = \"mean\" needs training samples; {} has "
+                      "none",
+                      train.source));
     }
     // Per-element mean over the training set, accumulated in double in sample order.
     std::vector<double> sum(static_cast<std::size_t>(size), 0.0);
@@ -187,13 +189,13 @@ PlayerLayout make_player_layout(const StudyConfig& config, const Dataset& train)
     }
     layout.baseline.resize(static_cast<std::size_t>(size));
     for (std::int64_t e = 0; e < size; ++e) {
-      layout.baseline[static_cast<std::size_t>(e)] = static_cast<float>(
-          sum[static_cast<std::size_t>(e)] / static_cast<double>(train.count()));
+      layout.baseline[static_cast<std::size_t>(e)] =
+          static_cast<float>(sum[static_cast<std::size_t>(e)] / static_cast<double>(train.count()));
     }
     layout.baseline_description = fmt::format("mean of {} training samples", train.count());
   } else {
-    throw UserError(fmt::format(
-        "baseline.kind = \"{}\" is not valid: expected zero, mean or value", bc.kind));
+    throw UserError(
+        fmt::format("baseline.kind = \"{}\" is not valid: expected zero, mean or value", bc.kind));
   }
   return layout;
 }

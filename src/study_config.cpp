@@ -28,9 +28,8 @@ namespace {
 /// One key of the config: its name and the member it sets.
 struct Field {
   const char* key;
-  std::variant<std::string*, int*, std::int64_t*, std::uint64_t*, double*,
-               std::vector<double>*, std::vector<int>*, std::vector<std::int64_t>*,
-               std::vector<std::string>*>
+  std::variant<std::string*, int*, std::int64_t*, std::uint64_t*, double*, std::vector<double>*,
+               std::vector<int>*, std::vector<std::int64_t>*, std::vector<std::string>*>
       target;
 };
 
@@ -114,13 +113,20 @@ std::string where(const std::string& origin, const toml::source_region& region) 
 
 const char* type_name(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a floating-point number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    default: return "a date or time";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a floating-point number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a date or time";
   }
 }
 
@@ -181,7 +187,8 @@ const char* expected_type() {
   if constexpr (std::is_same_v<T, std::int64_t>) return "an integer";
   if constexpr (std::is_same_v<T, std::uint64_t>) return "a non-negative integer";
   if constexpr (std::is_same_v<T, double>) return "a number";
-  if constexpr (std::is_same_v<T, std::vector<double>>) return "an array of numbers, e.g. [0.5, 0.25]";
+  if constexpr (std::is_same_v<T, std::vector<double>>)
+    return "an array of numbers, e.g. [0.5, 0.25]";
   if constexpr (std::is_same_v<T, std::vector<int>>) return "an array of integers, e.g. [0, 4]";
   if constexpr (std::is_same_v<T, std::vector<std::int64_t>>) {
     return "an array of integers, e.g. [0, 4]";
@@ -245,8 +252,8 @@ void apply_table(const toml::table& root, const std::string& origin,
     const std::string section(section_key.str());
     const std::string prefix = where(origin, section_key.source());
     if (!section_node.is_table()) {
-      throw UserError(fmt::format("{}'{}' is outside any section; keys belong to one of {}",
-                                  prefix, section, known_sections(sections)));
+      throw UserError(fmt::format("{}'{}' is outside any section; keys belong to one of {}", prefix,
+                                  section, known_sections(sections)));
     }
     // Validate the section name even when the table is empty.
     const auto s = std::find_if(sections.begin(), sections.end(),
@@ -278,8 +285,8 @@ void apply_set(const std::string& set, std::vector<Section>& sections) {
   const std::size_t dot = name.find('.');
   if (eq == std::string::npos || dot == std::string::npos || dot == 0 || dot + 1 == name.size() ||
       name.find('.', dot + 1) != std::string::npos) {
-    throw UserError(fmt::format("{}expected section.key=value, e.g. --set train.epochs=10",
-                                prefix));
+    throw UserError(
+        fmt::format("{}expected section.key=value, e.g. --set train.epochs=10", prefix));
   }
   const std::string section = name.substr(0, dot), key = name.substr(dot + 1);
   const Field& field = find_field(sections, section, key, prefix);
@@ -323,7 +330,8 @@ void check_choice(const std::string& key, const std::string& value,
 }
 
 void check_positive(const std::string& key, double value) {
-  if (!(value > 0.0) || !std::isfinite(value)) invalid(key, fmt::format("{}", value), "must be > 0");
+  if (!(value > 0.0) || !std::isfinite(value))
+    invalid(key, fmt::format("{}", value), "must be > 0");
 }
 
 void check_non_negative(const std::string& key, double value) {
@@ -373,8 +381,7 @@ void validate(const StudyConfig& c) {
     }
     invalid("players.grid", shown + "]", "expected two integers [rows, cols], each >= 1");
   }
-  const std::int64_t cell_count =
-      static_cast<std::int64_t>(c.players.grid[0]) * c.players.grid[1];
+  const std::int64_t cell_count = static_cast<std::int64_t>(c.players.grid[0]) * c.players.grid[1];
   for (int cell : c.players.cells) {
     if (cell < 0 || cell >= cell_count) {
       invalid("players.cells", fmt::format("[..., {}, ...]", cell),
@@ -427,13 +434,27 @@ std::string quoted(const std::string& s) {
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           out += fmt::format("\\u{:04X}", c);
@@ -454,11 +475,21 @@ std::string number(double x) {
   return s;
 }
 
-std::string value_text(const std::string& s) { return quoted(s); }
-std::string value_text(int v) { return std::to_string(v); }
-std::string value_text(std::int64_t v) { return std::to_string(v); }
-std::string value_text(std::uint64_t v) { return std::to_string(v); }
-std::string value_text(double v) { return number(v); }
+std::string value_text(const std::string& s) {
+  return quoted(s);
+}
+std::string value_text(int v) {
+  return std::to_string(v);
+}
+std::string value_text(std::int64_t v) {
+  return std::to_string(v);
+}
+std::string value_text(std::uint64_t v) {
+  return std::to_string(v);
+}
+std::string value_text(double v) {
+  return number(v);
+}
 template <typename T>
 std::string value_text(const std::vector<T>& values) {
   std::string out = "[";
@@ -491,8 +522,8 @@ StudyConfig load_study_config(const std::string& path, const std::vector<std::st
   if (!path.empty()) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-      throw UserError(fmt::format("cannot open the study config {}: {}", path,
-                                  std::strerror(errno)));
+      throw UserError(
+          fmt::format("cannot open the study config {}: {}", path, std::strerror(errno)));
     }
     std::ostringstream text;
     text << in.rdbuf();
@@ -500,9 +531,8 @@ StudyConfig load_study_config(const std::string& path, const std::vector<std::st
     try {
       root = toml::parse(text.str(), path);
     } catch (const toml::parse_error& e) {
-      throw UserError(fmt::format("{}:{}:{}: TOML parse error: {}", path,
-                                  e.source().begin.line, e.source().begin.column,
-                                  e.description()));
+      throw UserError(fmt::format("{}:{}:{}: TOML parse error: {}", path, e.source().begin.line,
+                                  e.source().begin.column, e.description()));
     }
     apply_table(root, path, sections);
   }

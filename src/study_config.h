@@ -84,20 +84,41 @@ struct StudyConfig {
 /// Loads a study config: the embedded defaults, then the file (if `path` is not empty), then
 /// each `section.key=value` of `sets` (TOML value syntax; bare words taken as strings).
 /// Unknown sections or keys, wrong types and out-of-range values throw UserError naming the key.
+/// A `--set` value is read as the TOML text `key = <value>`; when that is not valid TOML, or the
+/// key holds a string and the value is not a TOML string, the raw text (trimmed) is the string
+/// (so `--set data.train=/a/b` and `--set output.path=2024` work unquoted). Later sets win.
+/// Validation runs once, after the file and all sets. Errors in the file carry file:line:column.
 StudyConfig load_study_config(const std::string& path, const std::vector<std::string>& sets);
 
 /// Reads the split ("train" or "test") named by the config (format, paths, limits, normalize),
 /// applying data.train_limit / data.test_limit. Damaged files throw UserError naming the file
 /// and the problem (wrong magic number, truncated, label out of range, ragged CSV row, ...).
+/// csv with an empty data.test: the training file is split, data row i (from 0) going to the
+/// test split when i % 5 == 4 and to the train split otherwise; the limits apply after the split.
+/// A separate csv test file numbers non-integer label texts as the training file does.
+/// cifar10 with an empty data.test and a directory as data.train: test_batch.bin of it.
 Dataset load_split(const StudyConfig& config, const std::string& split);
 
 /// Training labels with data.label_noise of them replaced by a different random class, seeded
 /// by train.seed (the same result on every machine).
+/// Exactly round(fraction * count) labels change. With std::mt19937_64(seed) and
+/// bounded_random() (dataset_readers.h): a partial Fisher-Yates shuffle picks the samples (step i
+/// swaps entries i and i + bounded_random(count - i) of 0..count-1; the first k entries are
+/// picked), then each picked label, in that order, becomes
+/// (label + 1 + bounded_random(num_classes - 1)) mod num_classes.
+/// Throws UserError for a fraction outside [0, 1], or noise with fewer than 2 classes.
 std::vector<std::int32_t> noisy_labels(const Dataset& train, double fraction, std::uint64_t seed);
 
 /// The players and baseline of a study (players.*, baseline.*); `train` gives the mean baseline
 /// and the sample shape. Throws UserError for cells out of range, a grid larger than the image,
 /// unknown feature names, or n > 30.
+/// Grid: cell (r, c) of an R×C grid over a [C, H, W] image covers rows [floor(r*H/R),
+/// floor((r+1)*H/R)) and columns likewise, all channels; player i = players.cells[i] (all cells
+/// in row-major order when empty); other elements are kAlwaysKept (background = keep) or
+/// kAlwaysBaseline (background = baseline). Features: player i = players.features[i] (all
+/// features when empty). Baselines (in the units of the loaded data, i.e. after
+/// data.normalize): zero, value (baseline.value), or mean (per element over `train`, summed in
+/// double).
 PlayerLayout make_player_layout(const StudyConfig& config, const Dataset& train);
 
 }  // namespace harsanyi

@@ -28,8 +28,8 @@ class TempDir {
   TempDir() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     path_ = fs::temp_directory_path() /
-            ("harsanyi_test_dataset_" + std::string(info->test_suite_name()) + "_" +
-             info->name() + "_" + std::to_string(::getpid()));
+            ("harsanyi_test_dataset_" + std::string(info->test_suite_name()) + "_" + info->name() +
+             "_" + std::to_string(::getpid()));
     fs::remove_all(path_);
     fs::create_directories(path_);
   }
@@ -45,7 +45,8 @@ class TempDir {
 
 void write_file(const std::string& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   ASSERT_TRUE(out.good()) << path;
 }
 
@@ -99,8 +100,9 @@ std::string error_of(F&& f) {
   return "";
 }
 
-#define EXPECT_HAS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) \
-    << "message: " << (text) << "\nmissing: " << (part)
+#define EXPECT_HAS(text, part)                               \
+  EXPECT_NE(std::string(text).find(part), std::string::npos) \
+      << "message: " << (text) << "\nmissing: " << (part)
 
 void expect_idx_pixels(const Dataset& d, std::uint32_t count, std::uint32_t rows,
                        std::uint32_t cols) {
@@ -346,8 +348,7 @@ TEST(Csv, LastColumnIsTheLabelByDefault) {
 
 TEST(Csv, NamedLabelColumnQuotesCrlfAndGzip) {
   TempDir dir;
-  const std::string text =
-      "\"x 1\",\"label\",y\r\n0.25,2,4\r\n\"0.5\",1.0,-1\r\n3,0,2.5\r\n";
+  const std::string text = "\"x 1\",\"label\",y\r\n0.25,2,4\r\n\"0.5\",1.0,-1\r\n3,0,2.5\r\n";
   write_text(dir / "t.csv", text);
   write_gz(dir / "t.csv.gz", Bytes(text.begin(), text.end()));
   for (const std::string file : {"t.csv", "t.csv.gz"}) {
@@ -445,8 +446,7 @@ TEST(LoadSplit, IdxWithLimitsAndNormalize) {
   c.data.normalize = {0.5, 0.25};
   const Dataset norm = load_split(c, "train");
   for (std::size_t i = 0; i < train.data.size(); ++i) {
-    ASSERT_EQ(norm.data[i],
-              static_cast<float>((static_cast<double>(train.data[i]) - 0.5) / 0.25));
+    ASSERT_EQ(norm.data[i], static_cast<float>((static_cast<double>(train.data[i]) - 0.5) / 0.25));
   }
   c.data.test = "";
   EXPECT_HAS(error_of([&] { load_split(c, "test"); }), "data.test");
@@ -492,7 +492,8 @@ TEST(LoadSplit, Cifar10DirectoryServesBothSplits) {
 
 TEST(FashionMnist, TrainAndTestSplits) {
   const std::string dir = "/usr/share/datasets/fashion-mnist/";
-  if (!fs::exists(dir + "train-images-idx3-ubyte.gz")) GTEST_SKIP() << "dataset-fashion-mnist absent";
+  if (!fs::exists(dir + "train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist absent";
   // Reference values read with Python's gzip module from the same files.
   const Dataset train = read_idx(dir + "train", 0);
   ASSERT_EQ(train.count(), 60000);
@@ -573,8 +574,8 @@ TEST(LabelNoise, DeterministicAndGolden) {
   EXPECT_NE(a, noisy_labels(d, 0.25, 43));
   // Golden output (bounded_random on std::mt19937_64, the same on every standard library),
   // reproduced by an independent Python implementation of mt19937-64 and of the draw order.
-  EXPECT_EQ(a, (std::vector<std::int32_t>{5, 8, 4, 3, 4, 5, 2, 7, 8, 1, 0, 1, 2, 3, 4, 5, 6, 7,
-                                          8, 9}));
+  EXPECT_EQ(
+      a, (std::vector<std::int32_t>{5, 8, 4, 3, 4, 5, 2, 7, 8, 1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
   std::mt19937_64 rng(1);
   std::vector<std::uint64_t> draws;
   for (int i = 0; i < 8; ++i) draws.push_back(bounded_random(rng, 10));

@@ -24,12 +24,12 @@ std::string error_of(F&& f) {
   return "";
 }
 
-#define EXPECT_HAS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) \
-    << "message: " << (text) << "\nmissing: " << (part)
+#define EXPECT_HAS(text, part)                               \
+  EXPECT_NE(std::string(text).find(part), std::string::npos) \
+      << "message: " << (text) << "\nmissing: " << (part)
 
 /// `count` images of shape {channels, height, width}; element e of sample s = 1 + 100*s + e.
-Dataset images(std::int64_t count, std::int64_t channels, std::int64_t height,
-               std::int64_t width) {
+Dataset images(std::int64_t count, std::int64_t channels, std::int64_t height, std::int64_t width) {
   Dataset d;
   d.source = "synthetic images";
   d.shape = {channels, height, width};
@@ -47,11 +47,8 @@ Dataset images(std::int64_t count, std::int64_t channels, std::int64_t height,
 /// rows [0, 2) and [2, 5) (floor(5/2) = 2), columns [0, 2), [2, 4), [4, 7) (floor(7/3) = 2,
 /// floor(14/3) = 4).
 const int kCellOf5x7[5][7] = {
-    {0, 0, 1, 1, 2, 2, 2},
-    {0, 0, 1, 1, 2, 2, 2},
-    {3, 3, 4, 4, 5, 5, 5},
-    {3, 3, 4, 4, 5, 5, 5},
-    {3, 3, 4, 4, 5, 5, 5},
+    {0, 0, 1, 1, 2, 2, 2}, {0, 0, 1, 1, 2, 2, 2}, {3, 3, 4, 4, 5, 5, 5},
+    {3, 3, 4, 4, 5, 5, 5}, {3, 3, 4, 4, 5, 5, 5},
 };
 
 StudyConfig grid_config(std::vector<int> cells, const std::string& background,
@@ -86,8 +83,7 @@ TEST(Players, GridCellsOwnersAndNames) {
   for (int y = 0; y < 5; ++y)
     for (int x = 0; x < 7; ++x) {
       const int cell = kCellOf5x7[y][x];
-      const std::int32_t expected =
-          cell == 5 ? 0 : cell == 1 ? 1 : PlayerLayout::kAlwaysBaseline;
+      const std::int32_t expected = cell == 5 ? 0 : cell == 1 ? 1 : PlayerLayout::kAlwaysBaseline;
       EXPECT_EQ(chosen.owner[y * 7 + x], expected) << y << x;
     }
   const PlayerLayout kept = make_player_layout(grid_config({5, 1}, "keep", "zero"), d);
@@ -125,15 +121,15 @@ TEST(Players, MaskedInputForEverySubsetBackgroundAndBaseline) {
   const std::vector<int> cells = {4, 0, 5};  // player 0 = cell 4, 1 = cell 0, 2 = cell 5
   for (const std::string background : {"keep", "baseline"}) {
     for (const std::string baseline : {"zero", "mean", "value"}) {
-      const PlayerLayout layout =
-          make_player_layout(grid_config(cells, background, baseline), d);
+      const PlayerLayout layout = make_player_layout(grid_config(cells, background, baseline), d);
       ASSERT_EQ(layout.n, 3);
       // The baseline of each pixel, computed here directly.
       std::vector<float> base(35);
       for (int e = 0; e < 35; ++e) {
         // mean of 1 + e, 101 + e, 201 + e
-        base[e] = baseline == "zero" ? 0.0f : baseline == "value" ? 0.75f
-                                                                  : static_cast<float>(101 + e);
+        base[e] = baseline == "zero"    ? 0.0f
+                  : baseline == "value" ? 0.75f
+                                        : static_cast<float>(101 + e);
       }
       EXPECT_EQ(layout.baseline, base) << background << " " << baseline;
       const float* x = d.sample(1);
@@ -154,8 +150,7 @@ TEST(Players, MaskedInputForEverySubsetBackgroundAndBaseline) {
               keep = background == "keep";
             }
             ASSERT_EQ(out[e], keep ? x[e] : base[e])
-                << background << " " << baseline << " S=" << subset << " pixel " << y << ","
-                << col;
+                << background << " " << baseline << " S=" << subset << " pixel " << y << "," << col;
           }
       }
       // ∅: every player pixel at the baseline; N with background = keep: the original.

@@ -20,10 +20,10 @@ class TomlFile {
  public:
   explicit TomlFile(const std::string& text) {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = (fs::temp_directory_path() / ("harsanyi_test_study_config_" +
-                                          std::string(info->name()) + "_" +
-                                          std::to_string(::getpid()) + ".toml"))
-                .string();
+    path_ =
+        (fs::temp_directory_path() / ("harsanyi_test_study_config_" + std::string(info->name()) +
+                                      "_" + std::to_string(::getpid()) + ".toml"))
+            .string();
     std::ofstream(path_) << text;
   }
   ~TomlFile() {
@@ -46,8 +46,9 @@ std::string error_of(F&& f) {
   return "";
 }
 
-#define EXPECT_HAS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) \
-    << "message: " << (text) << "\nmissing: " << (part)
+#define EXPECT_HAS(text, part)                               \
+  EXPECT_NE(std::string(text).find(part), std::string::npos) \
+      << "message: " << (text) << "\nmissing: " << (part)
 
 std::string set_error(const std::string& set) {
   return error_of([&] { load_study_config("", {set}); });
@@ -318,15 +319,20 @@ TEST(StudyConfig, ToTomlRoundTripsExactly) {
 
   // Every key is written: the default study's text names all of them.
   const std::string defaults = StudyConfig().to_toml();
-  for (const char* key :
-       {"[data]", "format", "train", "test", "train_limit", "test_limit", "label_noise",
-        "normalize", "label_column", "[model]", "arch", "checkpoints", "[train]", "epochs",
-        "batch", "optimizer", "lr", "momentum", "weight_decay", "seed", "[players]", "kind",
-        "grid", "cells", "background", "features", "[baseline]", "value", "[samples]",
-        "train_indices", "test_indices", "[interactions]", "output", "label", "mode", "solver",
-        "iters", "qthres", "tol", "tau_rel", "store", "[output]", "path", "[runtime]", "device",
-        "threads", "forward_batch"}) {
-    EXPECT_HAS(defaults, std::string(key[0] == '[' ? "" : "\n") + key + (key[0] == '[' ? "" : " = "));
+  for (const char* key : {"[data]",       "format",        "train",        "test",
+                          "train_limit",  "test_limit",    "label_noise",  "normalize",
+                          "label_column", "[model]",       "arch",         "checkpoints",
+                          "[train]",      "epochs",        "batch",        "optimizer",
+                          "lr",           "momentum",      "weight_decay", "seed",
+                          "[players]",    "kind",          "grid",         "cells",
+                          "background",   "features",      "[baseline]",   "value",
+                          "[samples]",    "train_indices", "test_indices", "[interactions]",
+                          "output",       "label",         "mode",         "solver",
+                          "iters",        "qthres",        "tol",          "tau_rel",
+                          "store",        "[output]",      "path",         "[runtime]",
+                          "device",       "threads",       "forward_batch"}) {
+    EXPECT_HAS(defaults,
+               std::string(key[0] == '[' ? "" : "\n") + key + (key[0] == '[' ? "" : " = "));
   }
   TomlFile defaults_file(defaults);
   EXPECT_EQ(load_study_config(defaults_file.path(), {}).to_toml(), defaults);
