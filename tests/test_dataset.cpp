@@ -223,7 +223,8 @@ TEST(Idx, TruncatedGzipStreamIsAnError) {
   write_file(dir / "z-labels-idx1-ubyte", idx_labels(Bytes(200, 1)));
   const std::string m = error_of([&] { read_idx(dir / "z", 0); });
   EXPECT_HAS(m, dir / "z-images-idx3-ubyte.gz");
-  EXPECT_FALSE(m.empty());
+  EXPECT_HAS(m, "truncated");
+  EXPECT_HAS(m, "expected 156816 bytes");
 }
 
 TEST(Idx, ImageAndLabelCountMismatch) {
