@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "huge_page_allocator.h"
@@ -31,6 +32,10 @@ template <class T> struct AndOrBatch {
   LatticeVector<T> and_, or_, p, q;  ///< I_and, I_or (raw, not folded), p, q
   std::vector<double> loss;        ///< [samples] loss at the last iteration
   std::vector<double> trace;       ///< [samples, trace_length] (empty when not asked)
+  /// [samples] certified lower bound of the optimum (optimal solver; NaN for solvers without a
+  /// certificate). Not touched by resize(): the solver that fills it sizes it.
+  std::vector<double> bound;
+  std::vector<std::int64_t> iterations;  ///< [samples] iterations run (filled like `bound`)
   void resize(std::size_t samples, int n, int trace_len);
 };
 

@@ -1,0 +1,77 @@
+/// @file optimal_element_step.h
+/// @brief The per-element arithmetic of the optimal solver (restarted Halpern PDHG on the (x, y)
+/// form of DESIGN §2), shared by the CPU solver and the CUDA kernels (host and device), so that
+/// both perform the same operations in the same order.
+///
+/// Notation: x = v_and = ½(v+q)+p, y = v_or = ½(v+q)−p, box |x + y − v| ≤ b; λ_a, λ_o ∈ [−1, 1]
+/// the dual variables of Σ|M x| and Σ|O y|. Step sizes are per subset (diagonal preconditioning)
+/// and already scaled by the primal weight.
+#pragma once
+
+#include <cstdint>
+
+#include "host_device.h"
+
+namespace harsanyi::optimal_step {
+
+/// x clamped to [lo, hi].
+template <class T> HARSANYI_HD T clamp(T x, T lo, T hi) {
+  const T m = (x < lo) ? lo : x;
+  return (hi < m) ? hi : m;
+}
+
+/// @brief Primal step of one subset: (ux, uy) = (x − tx·ga, y − ty·go) projected in the metric
+/// diag(1/tx, 1/ty) onto {|ux + uy − v| ≤ b}; writes the new point (xn, yn) and the extrapolated
+/// points 2·xn − x and 2·yn − y (inputs of the forward transforms).
+template <class T>
+HARSANYI_HD void primal_step(T v, T b, T x, T y, T ga, T go, T tx, T ty, T& xn, T& yn, T& xbar,
+                             T& ybar) {
+  const T ux = x - tx * ga;
+  const T uy = y - ty * go;
+  const T s = ux + uy;
+  const T d = clamp(s, v - b, v + b) - s;
+  const T w = tx / (tx + ty);
+  xn = ux + w * d;
+  yn = uy + (d - w * d);
+  xbar = (xn + xn) - x;
+  ybar = (yn + yn) - y;
+}
+
+/// Dual step of one entry: clip(λ + σ·k, −1, 1).
+template <class T> HARSANYI_HD T dual_step(T lambda, T sigma, T k) {
+  return clamp(lambda + sigma * k, T(-1), T(1));
+}
+
+/// @brief Reflected Halpern update of one entry: z ← w·(2·Tz − z) + (1 − w)·z0, w = k/(k+1).
+template <class T> HARSANYI_HD T halpern(T tz, T z, T z0, T w) {
+  return w * ((tz + tz) - z) + (T(1) - w) * z0;
+}
+
+/// @brief The feasible (p, q) of a primal point: q = clamp(x + y − v, −b, b), p = ½(x − y).
+template <class T> HARSANYI_HD void feasible_pq(T v, T b, T x, T y, T& p, T& q) {
+  q = clamp((x + y) - v, -b, b);
+  p = T(0.5) * (x - y);
+}
+
+/// @brief Diagonal (Pock–Chambolle, α = 1) step sizes of subset s of n players: 1 / (nonzeros
+/// in the column or row of M or O). tx: column s of M (2^(n−|s|)); ty: column s of O (2^|s|,
+/// with the empty set 2 and the full set 2^n − 1); sa: row s of M (2^|s|); so: row s of O
+/// (2^|s|, the empty set 1).
+template <class T>
+HARSANYI_HD void pc_steps(std::uint64_t s, int n, T& tx, T& ty, T& sa, T& so) {
+  int k = 0;
+  for (std::uint64_t r = s; r != 0; r &= r - 1) ++k;  // popcount, portable to device code
+  const std::uint64_t full = (std::uint64_t{1} << n) - 1;
+  const double pk = static_cast<double>(std::uint64_t{1} << k);
+  tx = static_cast<T>(1.0 / static_cast<double>(std::uint64_t{1} << (n - k)));
+  if (s == 0)
+    ty = T(0.5);
+  else if (s == full)
+    ty = static_cast<T>(1.0 / (pk - 1.0));
+  else
+    ty = static_cast<T>(1.0 / pk);
+  sa = static_cast<T>(1.0 / pk);
+  so = s == 0 ? T(1) : static_cast<T>(1.0 / pk);
+}
+
+}  // namespace harsanyi::optimal_step
