@@ -25,6 +25,16 @@
 namespace harsanyi {
 namespace fs = std::filesystem;
 
+SolverOptions ExtractOptions::solver_options() const {
+  SolverOptions s;
+  s.solver = solver;
+  s.sgd = sgd;
+  s.optimal = optimal;
+  s.optimal.qthres = sgd.qthres;
+  s.optimal.trace_every = sgd.trace_every;
+  return s;
+}
+
 std::string extract_config_text(const ExtractOptions& o) {
   std::string s;
   s += "[extract]\n";
@@ -35,6 +45,9 @@ std::string extract_config_text(const ExtractOptions& o) {
                    o.sgd.lr, o.sgd.momentum, o.sgd.qthres);
   s += fmt::format("trace_every = {}\ntau_rel = {:.17g}\ntau_ref = \"{}\"\nfold = {}\n",
                    o.sgd.trace_every, o.tau_rel, to_string(o.tau_ref), o.fold ? "true" : "false");
+  s += fmt::format("tol = {:.17g}\nmax_iters = {}\ncheck_every = {}\nprimal_weight = {:.17g}\n",
+                   o.optimal.tol, o.optimal.max_iters, o.optimal.check_every,
+                   o.optimal.primal_weight);
   s += fmt::format("batch = {}\nthreads = {}\n", o.batch, o.threads);
   return s;
 }
@@ -104,7 +117,9 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
                              std::size_t samples) {
   const std::uint64_t len = subset_count(n);
   const bool and_or = opt.mode == "and-or";
-  const int tl = and_or ? trace_length(opt.sgd.iters, opt.sgd.trace_every) : 0;
+  const SolverOptions solver = opt.solver_options();
+  const bool optimal = and_or && solver.solver == "optimal";
+  const int tl = and_or ? and_or_trace_length(solver) : 0;
   const int threads = omp_get_max_threads();
 
   std::string device_note;
@@ -112,9 +127,10 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
   if (!device_note.empty() && opt.progress) std::fprintf(stderr, "extract: %s\n", device_note.c_str());
 
   // Memory: refuse before allocating when one sample will not fit. and-or: the solver's arrays
-  // (sgd_bytes_per_sample) plus the Shapley scratch; and: the values and I_and, plus scratch.
-  const std::size_t per_sample = (and_or ? sgd_bytes_per_sample(n, sizeof(T)) : 2 * len * sizeof(T)) +
-                                 len * sizeof(T);
+  // (and_or_bytes_per_sample) plus the Shapley scratch; and: the values and I_and, plus scratch.
+  const std::size_t per_sample =
+      (and_or ? and_or_bytes_per_sample(solver, n, sizeof(T)) : 2 * len * sizeof(T)) +
+      len * sizeof(T);
   const std::size_t avail = available_memory_bytes();
   if (per_sample > avail)
     throw UserError(fmt::format(
@@ -123,7 +139,7 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
         n, format_bytes(static_cast<double>(per_sample)), per_sample / (len * sizeof(T)), n,
         sizeof(T) == 8 ? "f64" : "f32", format_bytes(static_cast<double>(avail))));
   if (gpu) {
-    const std::size_t dev = cuda::sgd_device_bytes_per_sample(n, sizeof(T));
+    const std::size_t dev = and_or_device_bytes_per_sample(solver, n, sizeof(T));
     const std::size_t free = cuda::device_free_bytes();
     if (dev > free)
       throw UserError(fmt::format("n = {} needs {} of GPU memory per sample, only {} free; use "
@@ -138,7 +154,7 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
     batch = std::min(samples, std::min(by_memory, want));
     if (gpu)
       batch = std::min(batch, std::max<std::size_t>(1, cuda::device_free_bytes() / 2 /
-                                                           cuda::sgd_device_bytes_per_sample(n, sizeof(T))));
+                                                           and_or_device_bytes_per_sample(solver, n, sizeof(T))));
   }
   batch = std::min(batch, samples);
   if (batch * per_sample > avail)
@@ -159,6 +175,10 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
     if (tl > 0) out->create_dataset("/extraction/loss_trace", h5::Dtype::F64, {S, hsize_t(tl)});
   }
   out->create_dataset("/extraction/loss", h5::Dtype::F64, {S});
+  if (optimal) {
+    out->create_dataset("/extraction/bound", h5::Dtype::F64, {S});
+    out->create_dataset("/extraction/iterations", h5::Dtype::I64, {S});
+  }
   out->create_dataset("/extraction/threshold", h5::Dtype::F64, {S});
   out->create_dataset("/attribution/shapley", h5::Dtype::F64, {S, hsize_t(n)});
   const char* kinds[] = {"and", "or"};
@@ -185,10 +205,21 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
   out->set_attribute("input_file", opt.values_path);
   out->set_attribute("mode", opt.mode);
   out->set_attribute("solver", and_or ? opt.solver : std::string("none (plain Harsanyi)"));
-  out->set_attribute("solver_iters", std::int64_t{opt.sgd.iters});
-  out->set_attribute("solver_lr", opt.sgd.lr);
-  out->set_attribute("solver_lr_schedule", std::string("logspace(log10(lr), log10(lr)-1, iters)"));
-  out->set_attribute("solver_momentum", opt.sgd.momentum);
+  if (optimal) {
+    out->set_attribute("solver_method",
+                       std::string("restarted reflected Halpern PDHG on the (v_and, v_or) LP, "
+                                   "Pock-Chambolle diagonal steps, certified dual bound"));
+    out->set_attribute("solver_tol", solver.optimal.tol);
+    out->set_attribute("solver_max_iters", std::int64_t{solver.optimal.max_iters});
+    out->set_attribute("solver_check_every", std::int64_t{solver.optimal.check_every});
+    out->set_attribute("solver_primal_weight", solver.optimal.primal_weight);
+  } else {
+    out->set_attribute("solver_iters", std::int64_t{opt.sgd.iters});
+    out->set_attribute("solver_lr", opt.sgd.lr);
+    out->set_attribute("solver_lr_schedule",
+                       std::string("logspace(log10(lr), log10(lr)-1, iters)"));
+    out->set_attribute("solver_momentum", opt.sgd.momentum);
+  }
   out->set_attribute("solver_qthres", opt.sgd.qthres);
   out->set_attribute("trace_every", std::int64_t{opt.sgd.trace_every});
   out->set_attribute("dtype", opt.dtype);
@@ -201,8 +232,11 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
   out->set_attribute("device", std::string(gpu ? "cuda" : "cpu"));
   out->set_attribute("mpi_ranks", std::int64_t{1});
 
-  const std::uint64_t work = and_or ? static_cast<std::uint64_t>(samples) * opt.sgd.iters : samples;
-  Progress progress("extract", work, and_or ? "it" : "samples", opt.progress);
+  const std::uint64_t work = and_or ? and_or_progress_work(solver, samples) : samples;
+  Progress progress("extract", work, and_or ? and_or_progress_unit(solver) : "samples",
+                    opt.progress);
+  std::size_t not_converged = 0;
+  double worst_gap = 0.0;
   const auto t0 = std::chrono::steady_clock::now();
 
   LatticeVector<T> values(batch * len), shap_div(len);
@@ -221,10 +255,13 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
     for (std::size_t s = 0; s < b; ++s) check_finite(values.data() + s * len, len, s0 + s, in.path());
 
     if (and_or) {
-      if (gpu)
-        cuda::fit_and_or_sgd_batch(values.data(), b, n, opt.sgd, fit, &progress);
-      else
-        fit_and_or_sgd_batch(values.data(), b, n, opt.sgd, fit, &progress);
+      fit_and_or_batch(values.data(), b, n, solver, gpu, fit, &progress);
+      if (optimal)
+        for (std::size_t s = 0; s < b; ++s) {
+          const double gap = (fit.loss[s] - fit.bound[s]) / std::max(std::fabs(fit.loss[s]), 1e-300);
+          worst_gap = std::max(worst_gap, gap);
+          if (!(gap <= solver.optimal.tol)) ++not_converged;
+        }
     } else {
       fit.and_.assign(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(b * len));
       moebius_transform(fit.and_.data(), n, b);
@@ -256,6 +293,10 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
       if (tl > 0) out->write_rows("/extraction/loss_trace", s0, b, fit.trace.data());
     }
     out->write_rows("/extraction/loss", s0, b, fit.loss.data());
+    if (optimal) {
+      out->write_rows("/extraction/bound", s0, b, fit.bound.data());
+      out->write_rows("/extraction/iterations", s0, b, fit.iterations.data());
+    }
     out->write_rows("/extraction/threshold", s0, b, thresholds.data());
     out->write_rows("/attribution/shapley", s0, b, shapley.data());
     for (int k = 0; k < (and_or ? 2 : 1); ++k) {
@@ -266,6 +307,15 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
     if (!and_or) progress.advance(b);
   }
   progress.finish();
+  if (optimal && not_converged > 0 && opt.progress)
+    std::fprintf(stderr,
+                 "extract: warning: %zu of %zu samples did not reach --tol %g within --max-iters "
+                 "%d (largest relative gap %.3g; /extraction/bound holds each certified bound)\n",
+                 not_converged, samples, solver.optimal.tol, solver.optimal.max_iters, worst_gap);
+  if (optimal) {
+    out->set_attribute("solver_not_converged", static_cast<std::int64_t>(not_converged));
+    out->set_attribute("solver_max_relative_gap", worst_gap);
+  }
   ExtractSummary summary;
   summary.n = n;
   summary.samples = samples;
@@ -282,15 +332,13 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
 ExtractSummary run_extract(const ExtractOptions& opt) {
   if (opt.mode != "and" && opt.mode != "and-or")
     throw UserError("--mode must be 'and' or 'and-or', not '" + opt.mode + "'");
-  if (opt.solver != "sgd")
-    throw UserError("--solver '" + opt.solver + "' is not available (this build has: sgd)");
+  check_solver_options(opt.solver_options());
   if (opt.dtype != "f32" && opt.dtype != "f64")
     throw UserError("--dtype must be f32 or f64, not '" + opt.dtype + "'");
   if (opt.device != "auto" && opt.device != "cpu" && opt.device != "cuda")
     throw UserError("--device must be auto, cpu or cuda, not '" + opt.device + "'");
   if (opt.sgd.iters < 1) throw UserError("--iters must be at least 1");
   if (!(opt.sgd.lr > 0)) throw UserError("--lr must be positive");
-  if (!(opt.sgd.qthres >= 0)) throw UserError("--qthres must be >= 0");
   if (!(opt.tau_rel >= 0)) throw UserError("--tau-rel must be >= 0");
   if (opt.sgd.trace_every < 0) throw UserError("--trace-every must be >= 0");
   if (opt.out_path.empty()) throw UserError("--out is required");

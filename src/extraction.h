@@ -5,7 +5,9 @@
 #include <cstddef>
 #include <string>
 
+#include "and_or_solver.h"
 #include "interaction_metrics.h"
+#include "optimal_solver.h"
 #include "sgd_solver.h"
 #include "user_error.h"
 
@@ -16,8 +18,11 @@ struct ExtractOptions {
   std::string values_path;
   std::string out_path;
   std::string mode = "and-or";  ///< "and" (plain Harsanyi of v) or "and-or" (decomposition)
-  std::string solver = "sgd";
-  SgdOptions sgd;
+  std::string solver = "sgd";  ///< sgd | optimal
+  SgdOptions sgd;              ///< sgd parameters; sgd.qthres and sgd.trace_every serve both solvers
+  OptimalOptions optimal;      ///< optimal parameters (tol, max_iters; qthres from sgd)
+  /// The solver options handed to fit_and_or_batch (qthres and trace_every copied from `sgd`).
+  SolverOptions solver_options() const;
   double tau_rel = 0.05;
   ThresholdReference tau_ref = ThresholdReference::MaxInteraction;
   std::string dtype = "f64";  ///< precision of the computation: f32 | f64

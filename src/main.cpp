@@ -14,6 +14,7 @@
 #include "harsanyi_config.h"
 #include "make_values.h"
 #include "report.h"
+#include "study.h"
 
 namespace {
 
@@ -31,9 +32,17 @@ void add_extract(CLI::App& app, harsanyi::ExtractOptions& o, std::string& tau_re
   cmd->add_option("--mode", o.mode,
                   "and: plain Harsanyi I_and[v]; and-or: the AND-OR decomposition with p, q")
       ->capture_default_str();
-  cmd->add_option("--solver", o.solver, "AND-OR solver: sgd (the papers' protocol)")
+  cmd->add_option("--solver", o.solver,
+                  "AND-OR solver: sgd (the papers' protocol) | optimal (the exact optimum of the "
+                  "same objective to --tol, with a certified lower bound in /extraction/bound)")
       ->capture_default_str();
-  cmd->add_option("--iters", o.sgd.iters, "solver iterations")->capture_default_str();
+  cmd->add_option("--iters", o.sgd.iters, "sgd iterations")->capture_default_str();
+  cmd->add_option("--tol", o.optimal.tol,
+                  "optimal: stop when (loss - certified bound) <= tol * loss")
+      ->capture_default_str();
+  cmd->add_option("--max-iters", o.optimal.max_iters,
+                  "optimal: iteration cap per sample (a warning names the samples not converged)")
+      ->capture_default_str();
   cmd->add_option("--lr", o.sgd.lr, "initial learning rate (decays 10x, log-spaced)")
       ->capture_default_str();
   cmd->add_option("--momentum", o.sgd.momentum, "SGD momentum")->capture_default_str();
@@ -45,7 +54,8 @@ void add_extract(CLI::App& app, harsanyi::ExtractOptions& o, std::string& tau_re
                   "max: tau = tau_rel * max |I|; vrange: tau = tau_rel * |v(N) - v(empty)|")
       ->capture_default_str();
   cmd->add_option("--trace-every", o.sgd.trace_every,
-                  "store the loss every K iterations in /extraction/loss_trace (0: none)")
+                  "store the loss (optimal: the best so far) every K iterations in "
+                  "/extraction/loss_trace (0: none)")
       ->capture_default_str();
   cmd->add_option("--dtype", o.dtype, "precision of the computation: f32 | f64")
       ->capture_default_str();
@@ -93,10 +103,34 @@ int main(int argc, char** argv) {
   mk->add_flag("--force", mv.force, "overwrite an existing file");
 
   std::string report_path;
-  auto* rep = app.add_subcommand("report", "Prints the per-order table of a harsanyi HDF5 file.");
-  rep->add_option("file", report_path, "extraction file")->required();
+  auto* rep = app.add_subcommand("report", "Prints the tables of a harsanyi HDF5 file: per-epoch for a study, per-order for an extraction.");
+  rep->add_option("file", report_path, "study or extraction file")->required();
 
   auto* dev = app.add_subcommand("devices", "Says which compute devices this build can use.");
+
+  harsanyi::RunOptions run;
+  bool run_print_config = false, run_no_report = false;
+  auto* run_cmd = app.add_subcommand(
+      "run",
+      "The main job: trains a model (or reads per-epoch TorchScript files) and at every epoch "
+      "measures the AND-OR interactions of chosen train and test samples over all 2^n masked "
+      "inputs, writing per-epoch, per-order distributions and the train/test losses to one "
+      "HDF5 study file (DESIGN §5). With no file it runs the embedded default study "
+      "(Fashion-MNIST, LeNet on 1000 training images, 3x3 grid players, 20 train + 20 test "
+      "samples, epochs 0..30). Checkpoints go to OUT.ckpt/, the study to OUT.part until it is "
+      "complete; a killed run continues with --resume.");
+  run_cmd->add_option("config", run.config_path, "study config (TOML, DESIGN §6.1)");
+  run_cmd->add_option("--set", run.sets,
+                      "override a key: --set section.key=value (repeatable), e.g. "
+                      "--set train.epochs=5 --set output.path=s.h5");
+  run_cmd->add_flag("--resume", run.resume,
+                    "continue an interrupted study (OUT.part and the checkpoints in OUT.ckpt/)");
+  run_cmd->add_flag("--force", run.force,
+                    "start over: overwrite OUT, OUT.part and the checkpoints of an earlier run");
+  run_cmd->add_flag("--print-config", run_print_config,
+                    "print the resolved config (defaults, file, overrides) and exit");
+  run_cmd->add_flag("--no-report", run_no_report, "do not print the per-epoch report at the end");
+  run_cmd->add_flag("--quiet", quiet, "no progress on stderr");
 
   try {
     app.parse(argc, argv);
@@ -118,8 +152,22 @@ int main(int argc, char** argv) {
       harsanyi::make_values_file(mv);
       std::fprintf(stderr, "make-values: %zu samples of n = %d -> %s\n", mv.samples, mv.n,
                    mv.out_path.c_str());
+    } else if (run_cmd->parsed()) {
+      if (run_print_config) {
+        std::fputs(harsanyi::resolved_study_config(run).c_str(), stdout);
+        return 0;
+      }
+      run.progress = !quiet;
+      const auto s = harsanyi::run_study(run);
+      if (!quiet)
+        std::fprintf(stderr,
+                     "run: %d of %d epochs analysed in %.1f s (training %.1f s, evaluation %.1f "
+                     "s, forward passes %.1f s, solver %.1f s, writing %.1f s) -> %s\n",
+                     s.epochs_analysed, s.epochs_total, s.seconds, s.t_train, s.t_eval,
+                     s.t_forward, s.t_solver, s.t_write, s.path.c_str());
+      if (!run_no_report) harsanyi::print_study_report(s.path, stdout);
     } else if (rep->parsed()) {
-      harsanyi::print_extraction_report(report_path, stdout);
+      harsanyi::print_report(report_path, stdout);
     } else if (dev->parsed()) {
       std::string reason;
       const int count = harsanyi::cuda::device_count(&reason);

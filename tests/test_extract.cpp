@@ -255,3 +255,53 @@ TEST(Extract, AndModeNeedsLessMemoryThanAndOr) {
   EXPECT_THROW(run_extract(opt), UserError);
   unsetenv("HARSANYI_MEMORY_LIMIT");
 }
+
+TEST(Extract, OptimalSolverWritesTheCertifiedBound) {
+  TempDir dir;
+  const int n = 6;
+  const std::size_t S = 3, len = 64;
+  const auto v = planted_batch(n, S, false);
+  write_values(dir / "in.h5", v, S, n);
+  ExtractOptions opt;
+  opt.values_path = dir / "in.h5";
+  opt.out_path = dir / "out.h5";
+  opt.solver = "optimal";
+  opt.optimal.tol = 1e-4;
+  opt.sgd.trace_every = 1000;
+  opt.progress = false;
+  opt.fold = false;
+  run_extract(opt);
+  h5::File out = h5::File::open_read(opt.out_path);
+  EXPECT_EQ(out.string_attribute("solver"), "optimal");
+  EXPECT_EQ(out.double_attribute("solver_tol"), 1e-4);
+  EXPECT_EQ(out.double_attribute("solver_qthres"), 0.04);
+  EXPECT_EQ(out.double_attribute("solver_not_converged"), 0.0);
+  EXPECT_NE(out.string_attribute("config").find("tol = "), std::string::npos);
+  EXPECT_EQ(out.info("/extraction/bound").dims, (std::vector<hsize_t>{S}));
+  EXPECT_EQ(out.info("/extraction/iterations").dims, (std::vector<hsize_t>{S}));
+  const auto loss = out.read_all<double>("/extraction/loss");
+  const auto bound = out.read_all<double>("/extraction/bound");
+  const auto a = out.read_all<double>("/interactions/and");
+  const auto o = out.read_all<double>("/interactions/or");
+  const auto q = out.read_all<double>("/extraction/q");
+  for (std::size_t s = 0; s < S; ++s) {
+    EXPECT_LE(bound[s], loss[s]);
+    EXPECT_GE(bound[s], loss[s] * (1 - 1e-4));
+    double l1 = 0.0;
+    std::vector<double> za(a.begin() + s * len, a.begin() + (s + 1) * len);
+    std::vector<double> zo(o.begin() + s * len, o.begin() + (s + 1) * len);
+    for (std::size_t i = 0; i < len; ++i) l1 += std::fabs(za[i]) + std::fabs(zo[i]);
+    EXPECT_NEAR(l1, loss[s], 1e-9 * loss[s]);  // raw outputs: the loss is their L1 norm
+    zeta_transform(za.data(), n);
+    or_synthesis(zo.data(), n);
+    for (std::size_t i = 0; i < len; ++i)
+      EXPECT_NEAR(za[i] + zo[i], v[s * len + i] + q[s * len + i], 1e-9);
+  }
+  // the sgd solver writes no bound
+  opt.solver = "sgd";
+  opt.sgd.iters = 50;
+  opt.force = true;
+  run_extract(opt);
+  h5::File out2 = h5::File::open_read(opt.out_path);
+  EXPECT_FALSE(out2.exists("/extraction/bound"));
+}

@@ -341,13 +341,13 @@ TEST(OptimalSolver, BatchIsThreadIndependentAndEqualsSingleFits) {
 }
 
 TEST(OptimalSolver, LargeSampleThreadedInsideEqualsSerial) {
-  const int n = 17;  // above the elementwise-threading threshold
+  const int n = 16;  // at the elementwise-threading threshold
   const std::size_t len = std::size_t{1} << n;
   std::vector<double> v(len);
   for (std::size_t i = 0; i < len; ++i) v[i] = std::cos(0.011 * i) * (1 + (i % 3));
   OptimalOptions opt;
-  opt.max_iters = 70;
-  opt.check_every = 32;
+  opt.max_iters = 40;
+  opt.check_every = 16;
   AndOrBatch<double> par, ser;
   omp_set_num_threads(2);
   fit_and_or_optimal_batch(v.data(), 1, n, opt, par);

@@ -43,6 +43,12 @@ expect 2 "not available" "unknown solver" -- "$H" extract --values "$T/v.h5" --o
 expect 0 "mean loss" "extract and-or prints the per-order table" -- "$H" extract --values "$T/v.h5" --out "$T/o.h5" --iters 2000 --trace-every 100
 grep -qE "^ +8 " "$T/stdout" && ok "table has a row per order 0..n" || bad "table has a row per order 0..n"
 expect 0 "mean loss" "report reads the file back" -- "$H" report "$T/o.h5"
+expect 2 "tol must be" "optimal: bad --tol" -- "$H" extract --values "$T/v.h5" --out "$T/op.h5" --solver optimal --tol 0
+expect 2 "max-iters must be" "optimal: bad --max-iters" -- "$H" extract --values "$T/v.h5" --out "$T/op.h5" --solver optimal --max-iters 0
+[[ ! -e "$T/op.h5" && ! -e "$T/op.h5.part" ]] && ok "optimal: no output after refused runs" || bad "optimal: no output after refused runs"
+expect 0 "mean loss" "optimal: extract runs" -- "$H" extract --values "$T/v.h5" --out "$T/op.h5" --solver optimal --tol 1e-2
+h5ls "$T/op.h5/extraction" 2>/dev/null | grep -q "^bound " && ok "optimal: /extraction/bound present" || bad "optimal: /extraction/bound present"
+expect 0 "warning: 3 of 3 samples did not reach" "optimal: non-convergence is a warning" -- "$H" extract --values "$T/v.h5" --out "$T/op2.h5" --solver optimal --max-iters 10
 expect 2 "exists; pass --force" "existing output refused" -- "$H" extract --values "$T/v.h5" --out "$T/o.h5"
 expect 0 "" "--force overwrites" -- "$H" extract --values "$T/v.h5" --out "$T/o.h5" --mode and --force --quiet
 [[ ! -s "$T/stderr" ]] && ok "--quiet prints nothing on stderr" || bad "--quiet prints nothing on stderr"
