@@ -11,6 +11,7 @@
 
 #include "driver.h"
 #include "lattice_transforms.h"
+#include "optimal_solver.h"
 #include "planted_game.h"
 #include "sgd_solver.h"
 
@@ -75,9 +76,140 @@ template <class T> bool same_bits(const T* x, const T* y, std::size_t len) {
   return std::memcmp(x, y, len * sizeof(T)) == 0;
 }
 
+// --optimal 1: the optimal solver to 1% and to 0.1% of the certified bound.
+template <class T> struct OptimalState : hb::TypedState {
+  using value_type = T;
+  int n = 0;
+  std::size_t samples = 0, len = 0;
+  harsanyi::OptimalOptions coarse, fine;  // tol 1e-2 and 1e-3
+  std::vector<T> v;
+  harsanyi::AndOrBatch<T> out1, out2;
+  explicit OptimalState(const hb::Case& c) : n(c.n), samples(c.samples), len(subset_count(c.n)) {
+    ExtractState<T> base(c);  // the same inputs as the sgd table
+    v = base.v;
+    coarse.tol = 1e-2;
+    fine.tol = 1e-3;
+    coarse.max_iters = fine.max_iters = static_cast<int>(c.opt->extra_int("max-iters"));
+  }
+};
+
+double max_gap(const std::vector<double>& loss, const std::vector<double>& bound) {
+  double g = 0.0;
+  for (std::size_t i = 0; i < loss.size(); ++i)
+    g = std::max(g, (loss[i] - bound[i]) / std::max(std::fabs(loss[i]), 1e-300));
+  return g;
+}
+
+int run_optimal(int argc, char** argv) {
+  hb::OpDef op;
+  op.name = "extract_perf";
+  op.summary = "optimal AND-OR fit (exact LP optimum with a certified bound), "
+               "fit_and_or_optimal_batch, to 1% and to 0.1%";
+  op.default_min_n = 8;
+  op.default_max_n = 12;
+  op.max_allowed_n = 22;
+  op.default_reps = 1;
+  op.default_warmup = 0;
+  op.default_samples = 0;
+  op.flags = {{"iters", "20000", "(sgd only)"},
+              {"optimal", "1", "1: the optimal solver's table (0: the sgd table)"},
+              {"max-iters", "200000", "optimal: iteration cap per sample and tolerance"}};
+  op.preamble = {"inputs   : planted game (n AND + n OR terms, orders 1..4) + U[-0.5,0.5) noise; "
+                 "qthres 0.04",
+                 "gap = (loss - certified bound) / loss, max over samples; conv: every sample "
+                 "reached its tolerance within --max-iters",
+                 "check: bound <= loss, |q| <= b, match_err <= 1e-9 (f64) / 1e-4 (f32)"};
+  op.columns = {
+      {"t_1%", "s", hb::Fmt::fixed, 3, 9},       {"it_1%", "mean", hb::Fmt::integer, 0, 8},
+      {"gap_1%", "max", hb::Fmt::sci, 1, 8},     {"t_0.1%", "s", hb::Fmt::fixed, 3, 9},
+      {"it_0.1%", "mean", hb::Fmt::integer, 0, 8}, {"gap_0.1%", "max", hb::Fmt::sci, 1, 9},
+      {"samples/s", "1/s", hb::Fmt::fixed, 3, 10}, {"us/iter", "us", hb::Fmt::fixed, 1, 9},
+      {"loss", "mean", hb::Fmt::fixed, 3, 11},   {"conv", "-", hb::Fmt::text, 0, 5},
+      {"match_err", "rel", hb::Fmt::sci, 1, 10},
+  };
+  op.memory_bytes = [](const hb::Case& c) {
+    return (2 * c.samples + 1) * harsanyi::optimal_bytes_per_sample(c.n, hb::dtype_size(c.dtype));
+  };
+  op.setup = hb::make_state<OptimalState>;
+  op.kernels = {{"fit_1%", nullptr,
+                 [](hb::CaseState& st, int) {
+                   hb::visit<OptimalState>(st, [](auto& s) {
+                     harsanyi::fit_and_or_optimal_batch(s.v.data(), s.samples, s.n, s.coarse,
+                                                        s.out1);
+                   });
+                 }},
+                {"fit_0.1%", nullptr, [](hb::CaseState& st, int) {
+                   hb::visit<OptimalState>(st, [](auto& s) {
+                     harsanyi::fit_and_or_optimal_batch(s.v.data(), s.samples, s.n, s.fine,
+                                                        s.out2);
+                   });
+                 }}};
+  op.metrics = [](const hb::Case& c, hb::CaseState& st, const std::vector<hb::Timing>& t,
+                  hb::Row& row) {
+    hb::visit<OptimalState>(st, [&](auto& s) {
+      const double samples = static_cast<double>(c.samples);
+      double it1 = 0, it2 = 0, loss = 0;
+      for (std::size_t k = 0; k < s.samples; ++k) {
+        it1 += static_cast<double>(s.out1.iterations[k]) / samples;
+        it2 += static_cast<double>(s.out2.iterations[k]) / samples;
+        loss += s.out2.loss[k] / samples;
+      }
+      row["t_1%"] = t[0].median;
+      row["it_1%"] = static_cast<long long>(it1);
+      row["gap_1%"] = max_gap(s.out1.loss, s.out1.bound);
+      row["t_0.1%"] = t[1].median;
+      row["it_0.1%"] = static_cast<long long>(it2);
+      row["gap_0.1%"] = max_gap(s.out2.loss, s.out2.bound);
+      row["samples/s"] = samples / t[1].median;
+      row["us/iter"] = 1e6 * t[1].median / std::max(1.0, it2 * samples) *
+                       std::min<double>(samples, c.threads);
+      row["loss"] = loss;
+      const bool conv = max_gap(s.out1.loss, s.out1.bound) <= s.coarse.tol &&
+                        max_gap(s.out2.loss, s.out2.bound) <= s.fine.tol;
+      row["conv"] = std::string(conv ? "yes" : "no");
+    });
+  };
+  op.check = [](const hb::Case& c, hb::CaseState& st, hb::Row& row) {
+    hb::CheckResult r;
+    hb::visit<OptimalState>(st, [&](auto& s) {
+      double match = 0.0;
+      for (std::size_t k = 0; k < s.samples; ++k) {
+        const std::size_t off = k * s.len;
+        match = std::max(match, matching_error(s.v.data() + off, s.out2.q.data() + off,
+                                               s.out2.and_.data() + off, s.out2.or_.data() + off,
+                                               s.n));
+        const double b = 0.04 * std::fabs(static_cast<double>(s.v[off + s.len - 1]) -
+                                          static_cast<double>(s.v[off]));
+        for (std::size_t i = 0; i < s.len; ++i)
+          if (!(std::fabs(static_cast<double>(s.out2.q[off + i])) <= b * (1 + 1e-6))) {
+            r.ok = false;
+            r.why = fmt::format("|q| > b in sample {}", k);
+            break;
+          }
+        for (const auto* o : {&s.out1, &s.out2})
+          if (!(o->bound[k] <= o->loss[k])) {
+            r.ok = false;
+            r.why = fmt::format("bound {} > loss {} in sample {}", o->bound[k], o->loss[k], k);
+          }
+      }
+      row["match_err"] = match;
+      const double tol = c.dtype == hb::Dtype::f64 ? 1e-9 : 1e-4;
+      if (!(match <= tol)) {
+        r.ok = false;
+        r.why += fmt::format(" universal matching error {:.3e}", match);
+      }
+    });
+    return r;
+  };
+  return hb::run_benchmark(op, argc, argv);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], "--optimal") == 0 && std::strcmp(argv[i + 1], "0") != 0)
+      return run_optimal(argc, argv);
   hb::OpDef op;
   op.name = "extract_perf";
   op.summary = "sgd AND-OR fit (DESIGN 2.1) of a batch of samples, fit_and_or_sgd_batch";
@@ -87,7 +219,9 @@ int main(int argc, char** argv) {
   op.default_reps = 3;
   op.default_samples = 0;  // one sample per thread
   op.flags = {{"iters", "20000",
-               "sgd iterations; when not given, n > 12 runs 20000 / 2^(n-12) (>= 100)"}};
+               "sgd iterations; when not given, n > 12 runs 20000 / 2^(n-12) (>= 100)"},
+              {"optimal", "0", "1: the optimal solver, time to 1% and 0.1% of the optimum"},
+              {"max-iters", "200000", "(optimal only)"}};
   op.preamble = {"inputs   : planted game (n AND + n OR terms, orders 1..4) + U[-0.5,0.5) noise; "
                  "lr 1e-5, momentum 0.9, qthres 0.04",
                  "tolerance: match_err <= 1e-9 (f64), 1e-4 (f32); d_loss must be exactly 0"};
