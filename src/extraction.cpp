@@ -123,7 +123,10 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
   const int threads = omp_get_max_threads();
 
   std::string device_note;
-  const bool gpu = and_or && use_cuda(opt.device, device_note);
+  // The GPU optimal solver is not implemented yet (cuda/optimal_kernels.cu): it runs on the CPU.
+  const bool gpu = and_or && !optimal && opt.device != "cpu" && use_cuda(opt.device, device_note);
+  if (optimal && opt.device != "cpu")
+    device_note = "the optimal solver runs on the CPU kernels (no GPU version yet)";
   if (!device_note.empty() && opt.progress) std::fprintf(stderr, "extract: %s\n", device_note.c_str());
 
   // Memory: refuse before allocating when one sample will not fit. and-or: the solver's arrays
