@@ -392,10 +392,12 @@ void write_attribute(hid_t file, const std::string& object, const std::string& n
 
 void File::set_attribute(const std::string& name, const std::string& value,
                          const std::string& object) {
+  // Variable-length UTF-8: h5py and pandas read it back as str (fixed-length gives bytes).
   Handle type(check_id(H5Tcopy(H5T_C_S1), "string type"), H5Tclose);
-  check(H5Tset_size(type.id(), std::max<std::size_t>(1, value.size())), "string size");
+  check(H5Tset_size(type.id(), H5T_VARIABLE), "string size");
   check(H5Tset_cset(type.id(), H5T_CSET_UTF8), "string charset");
-  write_attribute(id(), object, name, type.id(), value.empty() ? "" : value.c_str());
+  const char* text = value.c_str();
+  write_attribute(id(), object, name, type.id(), &text);
 }
 
 void File::set_attribute(const std::string& name, std::int64_t value, const std::string& object) {

@@ -18,7 +18,7 @@ namespace harsanyi {
 struct RunOptions {
   std::string config_path;        ///< TOML file ("" = the embedded default study)
   std::vector<std::string> sets;  ///< `section.key=value` overrides
-  bool resume = false;            ///< continue OUT.part and the checkpoints
+  bool resume = false;            ///< continue OUT.part and the checkpoints (or start afresh)
   bool force = false;             ///< overwrite an existing study and its checkpoints
   bool progress = true;           ///< progress lines on stderr
 };

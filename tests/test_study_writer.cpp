@@ -182,7 +182,9 @@ TEST_F(StudyWriterTest, ResumeCutsTheHalfWrittenEpoch) {
   w->finish(0.0);
   h5::File f = h5::File::open_read(out);
   for (const char* name : kCompared)
-    if (std::string(name) != "/samples/index") EXPECT_EQ(f.info(name).dims[0], 1u) << name;
+    if (std::string(name) != "/samples/index") {
+      EXPECT_EQ(f.info(name).dims[0], 1u) << name;
+    }
 }
 
 TEST_F(StudyWriterTest, ResumeRefusesMissingOrForeignFiles) {

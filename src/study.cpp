@@ -1,0 +1,555 @@
+// harsanyi run: training, sample choice, and per-epoch interaction measurements.
+#include "study.h"
+
+#include <glob.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdlib>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <random>
+#include <regex>
+
+#include <fmt/format.h>
+
+#include "and_or_solver.h"
+#include "cuda_backend.h"
+#include "interaction_metrics.h"
+#include "lattice_transforms.h"
+#include "network.h"
+#include "progress.h"
+#include "study_config.h"
+#include "study_writer.h"
+#include "system_memory.h"
+#include "user_error.h"
+
+namespace harsanyi {
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// The config text that identifies a study: everything but [runtime] (threads, device and batch
+// sizes of the forward passes change neither the file nor the results' meaning).
+std::string identity_config(const std::string& toml) {
+  const std::size_t begin = toml.find("[runtime]");
+  if (begin == std::string::npos) return toml;
+  const std::size_t end = toml.find("\n[", begin);
+  return toml.substr(0, begin) + (end == std::string::npos ? "" : toml.substr(end + 1));
+}
+
+// Uniform integer in [0, bound) from a 64-bit generator, identical on every platform.
+std::uint64_t bounded(std::mt19937_64& rng, std::uint64_t bound) {
+  const std::uint64_t limit = UINT64_MAX - UINT64_MAX % bound;
+  std::uint64_t x;
+  do x = rng(); while (x >= limit);
+  return x % bound;
+}
+
+// The first k of a seeded Fisher-Yates shuffle of `pool`, in ascending order.
+std::vector<std::int64_t> draw(std::vector<std::int64_t> pool, std::size_t k, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  k = std::min(k, pool.size());
+  for (std::size_t i = 0; i < k; ++i) {
+    const std::size_t j = i + bounded(rng, pool.size() - i);
+    std::swap(pool[i], pool[j]);
+  }
+  pool.resize(k);
+  std::sort(pool.begin(), pool.end());
+  return pool;
+}
+
+std::vector<std::int64_t> iota(std::int64_t count) {
+  std::vector<std::int64_t> v(static_cast<std::size_t>(count));
+  for (std::int64_t i = 0; i < count; ++i) v[static_cast<std::size_t>(i)] = i;
+  return v;
+}
+
+// One epoch's model: a checkpoint of a built-in network or a TorchScript file.
+struct EpochSource {
+  std::int32_t epoch = 0;
+  std::string path;
+};
+
+std::vector<EpochSource> torchscript_epochs(const std::string& pattern) {
+  glob_t g{};
+  const int rc = glob(pattern.c_str(), 0, nullptr, &g);
+  std::vector<EpochSource> out;
+  if (rc == 0)
+    for (std::size_t i = 0; i < g.gl_pathc; ++i) out.push_back({0, g.gl_pathv[i]});
+  globfree(&g);
+  if (out.empty())
+    throw UserError(fmt::format("model.checkpoints = \"{}\" matches no file; give a glob of "
+                                "per-epoch TorchScript files (e.g. \"ckpt/epoch_*.pt\")",
+                                pattern));
+  static const std::regex number("[0-9]+");
+  std::map<std::int32_t, std::string> by_epoch;
+  for (EpochSource& s : out) {
+    const std::string name = fs::path(s.path).filename().string();
+    std::string last;
+    for (auto it = std::sregex_iterator(name.begin(), name.end(), number);
+         it != std::sregex_iterator(); ++it)
+      last = it->str();
+    if (last.empty())
+      throw UserError(fmt::format("{}: no epoch number in the file name (the epoch is the last "
+                                  "integer in the name, e.g. epoch_7.pt)",
+                                  s.path));
+    s.epoch = static_cast<std::int32_t>(std::stol(last));
+    auto [it, fresh] = by_epoch.emplace(s.epoch, s.path);
+    if (!fresh)
+      throw UserError(fmt::format("{} and {} both hold epoch {}; keep one file per epoch",
+                                  it->second, s.path, s.epoch));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const EpochSource& a, const EpochSource& b) { return a.epoch < b.epoch; });
+  return out;
+}
+
+// Fault injection for the kill-and-resume tests: HARSANYI_FAULT_KILL_AFTER=<stage>:<epoch> (stage
+// "checkpoint" or "epoch") kills the process with SIGKILL right after that step, as a node
+// failure or `kill -9` would.
+void maybe_kill(const char* stage, int epoch) {
+  const char* spec = std::getenv("HARSANYI_FAULT_KILL_AFTER");
+  if (spec && fmt::format("{}:{}", stage, epoch) == spec) std::raise(SIGKILL);
+}
+
+std::string checkpoint_path(const std::string& dir, int epoch) {
+  return fmt::format("{}/epoch_{:04d}.pt", dir, epoch);
+}
+
+struct Context {
+  StudyConfig cfg;
+  RunOptions opt;
+  Dataset train, test;
+  std::vector<std::int32_t> train_labels;  // possibly noisy: what the model is trained with
+  PlayerLayout layout;
+  OutputSpec output;
+  std::string net_device = "cpu";
+  bool solver_gpu = false;
+  std::string ckpt_dir;
+  int classes = 0;
+};
+
+std::unique_ptr<Network> network_for(const Context& c, const EpochSource& src) {
+  std::unique_ptr<Network> net;
+  if (c.cfg.model.arch == "torchscript") {
+    net = Network::load_torchscript(src.path);
+  } else {
+    net = Network::build(c.cfg.model.arch, c.train.shape, c.classes, c.cfg.train.seed);
+    net->load_checkpoint(src.path);
+  }
+  net->to_device(c.net_device);
+  return net;
+}
+
+TrainOptions train_options(const StudyConfig& cfg) {
+  TrainOptions t;
+  t.optimizer = cfg.train.optimizer;
+  t.lr = cfg.train.lr;
+  t.momentum = cfg.train.momentum;
+  t.weight_decay = cfg.train.weight_decay;
+  t.batch = cfg.train.batch;
+  t.seed = cfg.train.seed;
+  return t;
+}
+
+// Stage 1: epochs 0..E of a built-in network, resuming from the last checkpoint on disk.
+double train_all(Context& c, std::vector<EpochSource>& epochs) {
+  const auto t0 = Clock::now();
+  const int E = c.cfg.train.epochs;
+  fs::create_directories(c.ckpt_dir);
+  int last = -1;
+  for (int e = 0; e <= E; ++e)
+    if (fs::exists(checkpoint_path(c.ckpt_dir, e))) last = e; else break;
+  for (int e = 0; e <= E; ++e) epochs.push_back({e, checkpoint_path(c.ckpt_dir, e)});
+  if (last == E) return 0.0;
+
+  auto net = Network::build(c.cfg.model.arch, c.train.shape, c.classes, c.cfg.train.seed);
+  net->to_device(c.net_device);
+  if (c.opt.progress)
+    std::fprintf(stderr, "run: model %s, training epochs %d..%d on %lld samples (%s)\n",
+                 net->description().c_str(), last + 1 > 0 ? last + 1 : 1, E,
+                 static_cast<long long>(c.train.count()), c.net_device.c_str());
+  if (last >= 0)
+    net->load_checkpoint(checkpoint_path(c.ckpt_dir, last));
+  else
+    net->save_checkpoint(checkpoint_path(c.ckpt_dir, 0)), last = 0;
+  const TrainOptions topt = train_options(c.cfg);
+  const std::vector<std::int64_t> all = iota(c.train.count());
+  Progress progress("train", static_cast<std::uint64_t>(E - last), "epochs", c.opt.progress);
+  for (int e = last + 1; e <= E; ++e) {
+    const EvalStats s = net->train_epoch(c.train, all, c.train_labels, topt, e);
+    if (!std::isfinite(s.loss))
+      throw UserError(fmt::format("training diverged at epoch {} (loss {}); lower train.lr or "
+                                  "change the optimizer",
+                                  e, s.loss));
+    net->save_checkpoint(checkpoint_path(c.ckpt_dir, e));
+    maybe_kill("checkpoint", e);
+    progress.advance(1);
+  }
+  progress.finish();
+  return seconds_since(t0);
+}
+
+// Stage 2: the analysed samples, drawn among those the last epoch classifies correctly.
+StudyHeader choose_samples(const Context& c, const EpochSource& last) {
+  StudyHeader h;
+  auto net = network_for(c, last);
+  const int batch = 256;
+  auto pick = [&](const Dataset& d, const std::vector<std::int32_t>& labels,
+                  const std::vector<std::int64_t>& explicit_indices, int count, std::uint64_t seed,
+                  std::uint8_t split) {
+    std::vector<std::int64_t> chosen;
+    if (!explicit_indices.empty()) {
+      for (std::int64_t i : explicit_indices)
+        if (i < 0 || i >= d.count())
+          throw UserError(fmt::format("samples.{}_indices: {} is out of range (the {} split has {} "
+                                      "samples)",
+                                      split ? "test" : "train", i, split ? "test" : "train",
+                                      d.count()));
+      chosen = explicit_indices;
+    } else if (count > 0) {
+      const std::vector<std::int64_t> all = iota(d.count());
+      const std::vector<std::int32_t> pred = net->predict(d, all, batch);
+      std::vector<std::int64_t> correct;
+      for (std::int64_t i = 0; i < d.count(); ++i)
+        if (pred[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(i)])
+          correct.push_back(i);
+      if (correct.size() < static_cast<std::size_t>(count))
+        std::fprintf(stderr,
+                     "run: only %zu %s samples are classified correctly at the last epoch; "
+                     "analysing those\n",
+                     correct.size(), split ? "test" : "train");
+      chosen = draw(correct, static_cast<std::size_t>(count), seed + split);
+    }
+    for (std::int64_t i : chosen) {
+      h.sample_index.push_back(i);
+      h.sample_label.push_back(labels[static_cast<std::size_t>(i)]);
+      h.sample_split.push_back(split);
+    }
+  };
+  pick(c.train, c.train_labels, c.cfg.samples.train_indices, c.cfg.samples.train,
+       c.cfg.samples.seed, 0);
+  pick(c.test, c.test.labels, c.cfg.samples.test_indices, c.cfg.samples.test, c.cfg.samples.seed,
+       1);
+  if (h.sample_index.empty())
+    throw UserError("no samples to analyse: set samples.train / samples.test (or the explicit "
+                    "indices), or train longer so that some samples are classified correctly");
+  h.player_names = c.layout.names;
+  return h;
+}
+
+SolverOptions solver_options(const StudyConfig& cfg) {
+  SolverOptions s;
+  s.solver = cfg.interactions.solver;
+  s.sgd.iters = cfg.interactions.iters;
+  s.sgd.lr = cfg.interactions.lr;
+  s.sgd.momentum = cfg.interactions.momentum;
+  s.sgd.qthres = cfg.interactions.qthres;
+  s.optimal.qthres = cfg.interactions.qthres;
+  s.optimal.tol = cfg.interactions.tol;
+  return s;
+}
+
+}  // namespace
+
+std::string resolved_study_config(const RunOptions& options) {
+  return load_study_config(options.config_path, options.sets).to_toml();
+}
+
+RunSummary run_study(const RunOptions& options) {
+  const auto t_start = Clock::now();
+  Context c;
+  c.opt = options;
+  c.cfg = load_study_config(options.config_path, options.sets);
+  const StudyConfig& cfg = c.cfg;
+  if (cfg.runtime.threads > 0) omp_set_num_threads(cfg.runtime.threads);
+  set_torch_threads(cfg.runtime.threads > 0 ? cfg.runtime.threads : omp_get_max_threads());
+  const std::string out = cfg.output.path;
+  c.ckpt_dir = out + ".ckpt";
+  const bool and_or = cfg.interactions.mode == "and-or";
+  const std::string config_text = cfg.to_toml();
+  const std::string identity = identity_config(config_text);
+
+  // Refuse to clobber before any work: an existing study, an interrupted one, or checkpoints.
+  if (!options.resume) {
+    if (fs::exists(out) && !options.force)
+      throw UserError(out + " exists; choose another output.path, or --force to overwrite it");
+    if (StudyWriter::has_partial(out) && !options.force)
+      throw UserError(fmt::format("{}.part exists: an interrupted study. Continue it with "
+                                  "--resume, or start over with --force",
+                                  out));
+    if (fs::exists(c.ckpt_dir) && cfg.model.arch != "torchscript") {
+      if (!options.force)
+        throw UserError(fmt::format("{} holds checkpoints of an earlier run; continue it with "
+                                    "--resume, or start over with --force",
+                                    c.ckpt_dir));
+      fs::remove_all(c.ckpt_dir);
+    }
+    if (options.force) fs::remove(out + ".part");
+  } else if (fs::exists(out) && !StudyWriter::has_partial(out)) {
+    throw UserError(out + " is already complete; nothing to resume (use --force to redo it)");
+  }
+
+  c.output = OutputSpec::parse(cfg.interactions.output);
+  c.train = load_split(cfg, "train");
+  c.test = load_split(cfg, "test");
+  if (c.train.shape != c.test.shape)
+    throw UserError(fmt::format("the train and test splits have different sample shapes ({} vs "
+                                "{} values); use matching files",
+                                c.train.sample_size(), c.test.sample_size()));
+  c.classes = std::max(c.train.num_classes, c.test.num_classes);
+  c.train_labels = cfg.data.label_noise > 0
+                       ? noisy_labels(c.train, cfg.data.label_noise, cfg.train.seed)
+                       : c.train.labels;
+  c.layout = make_player_layout(cfg, c.train);
+  const int n = c.layout.n;
+  const std::uint64_t len = std::uint64_t{1} << n;
+
+  // Devices: LibTorch for the forward passes, harsanyi's kernels for the solver.
+  if (cfg.runtime.device != "cpu") {
+    std::string reason;
+    const bool gpu = cuda::device_count(&reason) > 0;
+    if (cfg.runtime.device == "cuda" && !gpu)
+      throw UserError("runtime.device = \"cuda\": no usable GPU (" + reason + ")");
+    c.net_device = gpu ? "cuda" : "cpu";
+    c.solver_gpu = gpu && and_or;
+  }
+
+  // Memory: the values and interactions of every sample of an epoch, plus the solver's work.
+  const SolverOptions sopt = solver_options(cfg);
+  const auto S_max = static_cast<std::size_t>(
+      std::max<std::int64_t>(1, (cfg.samples.train_indices.empty() ? cfg.samples.train
+                                                                   : static_cast<std::int64_t>(
+                                                                         cfg.samples.train_indices.size())) +
+                                    (cfg.samples.test_indices.empty()
+                                         ? cfg.samples.test
+                                         : static_cast<std::int64_t>(cfg.samples.test_indices.size()))));
+  const std::size_t need = S_max * (and_or_bytes_per_sample(sopt, n, sizeof(double)) +
+                                    3 * len * sizeof(double));
+  const std::size_t avail = available_memory_bytes();
+  if (need > avail)
+    throw UserError(fmt::format("n = {} with {} samples needs {} of memory per epoch, but only {} "
+                                "is available; analyse fewer samples or players",
+                                n, S_max, format_bytes(static_cast<double>(need)),
+                                format_bytes(static_cast<double>(avail))));
+
+  RunSummary summary;
+  summary.path = out;
+
+  // Stage 1: the epochs' models.
+  std::vector<EpochSource> epochs;
+  if (cfg.model.arch == "torchscript")
+    epochs = torchscript_epochs(cfg.model.checkpoints);
+  else
+    summary.t_train = train_all(c, epochs);
+  summary.epochs_total = static_cast<int>(epochs.size());
+
+  // Stage 2: samples (stored in the file; a resumed run reads them back).
+  StudyShape shape;
+  shape.n = n;
+  shape.classes = c.classes;
+  shape.and_or = and_or;
+  shape.has_bound = and_or && cfg.interactions.solver == "optimal";
+  for (const std::string& s : cfg.interactions.store) {
+    if (s == "values") shape.store_values = true;
+    if (s == "interactions") shape.store_interactions = true;
+  }
+  std::unique_ptr<StudyWriter> writer;
+  StudyHeader header;
+  if (options.resume && StudyWriter::has_partial(out)) {
+    // The shape's sample count comes from the stored file.
+    h5::File probe = h5::File::open_read(out + ".part");
+    shape.samples = static_cast<std::int64_t>(probe.info("/samples/index").dims[0]);
+    const std::vector<std::uint8_t> split = probe.read_all<std::uint8_t>("/samples/split");
+    shape.jaccard = std::count(split.begin(), split.end(), 0) > 0 &&
+                    std::count(split.begin(), split.end(), 1) > 0;
+    probe.close();
+    writer = StudyWriter::resume(out, shape, identity);
+    header = writer->stored_header();
+  } else {
+    header = choose_samples(c, epochs.back());
+    header.config = identity;
+    shape.samples = static_cast<std::int64_t>(header.sample_index.size());
+    shape.jaccard = std::count(header.sample_split.begin(), header.sample_split.end(), 0) > 0 &&
+                    std::count(header.sample_split.begin(), header.sample_split.end(), 1) > 0;
+    header.string_attributes = {
+        {"output_fn", cfg.interactions.output},
+        {"label", cfg.interactions.label},
+        {"baseline", c.layout.baseline_description},
+        {"mode", cfg.interactions.mode},
+        {"solver", and_or ? cfg.interactions.solver : std::string("none (plain Harsanyi)")},
+        {"model", cfg.model.arch},
+        {"dataset", c.train.source},
+        {"device", c.net_device}};
+    header.number_attributes = {{"solver_iters", double(cfg.interactions.iters)},
+                                {"solver_lr", cfg.interactions.lr},
+                                {"solver_qthres", cfg.interactions.qthres},
+                                {"solver_tol", cfg.interactions.tol},
+                                {"tau_rel", cfg.interactions.tau_rel},
+                                {"n_classes", double(c.classes)}};
+    writer = StudyWriter::create(out, options.force, shape, header);
+  }
+  const auto S = static_cast<std::size_t>(shape.samples);
+  const std::size_t K = static_cast<std::size_t>(n) + 1;
+
+  // Stage 3: the epochs not yet written, in order.
+  const std::size_t first = writer->written_epochs().size();
+  for (std::size_t i = 0; i < first; ++i)
+    if (i >= epochs.size() || writer->written_epochs()[i] != epochs[i].epoch)
+      throw UserError(fmt::format("--resume: {}.part holds epochs that this run's checkpoints do "
+                                  "not (epoch {}); start over with --force",
+                                  out, writer->written_epochs()[i]));
+  const std::size_t todo = epochs.size() - first;
+  if (options.progress)
+    std::fprintf(stderr, "run: %zu samples, n = %d players, %zu epochs to analyse (%zu written)\n",
+                 S, n, todo, first);
+  Progress progress("run", static_cast<std::uint64_t>(todo * S), "samples", options.progress);
+
+  std::vector<double> values(S * len);
+  AndOrBatch<double> fit;
+  std::vector<std::int64_t> train_all_idx = iota(c.train.count()),
+                            test_all_idx = iota(c.test.count());
+  for (std::size_t ei = first; ei < epochs.size(); ++ei) {
+    EpochSummary sum;
+    sum.epoch = epochs[ei].epoch;
+    auto t0 = Clock::now();
+    auto net = network_for(c, epochs[ei]);
+    const EvalStats tr = net->evaluate(c.train, train_all_idx, c.train_labels, 256);
+    const EvalStats te = net->evaluate(c.test, test_all_idx, c.test.labels, 256);
+    sum.train_loss = tr.loss;
+    sum.train_acc = tr.accuracy;
+    sum.test_loss = te.loss;
+    sum.test_acc = te.accuracy;
+    std::vector<std::int32_t> labels(header.sample_label);
+    if (cfg.interactions.label == "predicted") {
+      for (std::size_t s = 0; s < S; ++s) {
+        const Dataset& d = header.sample_split[s] ? c.test : c.train;
+        labels[s] = net->predict(d, {header.sample_index[s]}, 1)[0];
+      }
+    }
+    sum.t_eval = seconds_since(t0);
+
+    t0 = Clock::now();
+    for (std::size_t s = 0; s < S; ++s) {
+      const Dataset& d = header.sample_split[s] ? c.test : c.train;
+      double* v = values.data() + s * len;
+      net->masked_values(d, header.sample_index[s], labels[s], c.layout, c.output,
+                         cfg.runtime.forward_batch, v);
+      for (std::uint64_t k = 0; k < len; ++k)
+        if (!std::isfinite(v[k]))
+          throw UserError(fmt::format(
+              "epoch {}, sample {} ({} index {}): v(subset {}) is {}: the model's output is not "
+              "finite (did training diverge? lower train.lr); the epochs before it are kept, "
+              "continue with --resume after fixing the cause",
+              sum.epoch, s, header.sample_split[s] ? "test" : "train", header.sample_index[s], k,
+              v[k]));
+    }
+    sum.t_forward = seconds_since(t0);
+
+    t0 = Clock::now();
+    EpochBlock block;
+    block.sample0 = 0;
+    block.count = static_cast<std::int64_t>(S);
+    if (and_or) {
+      fit_and_or_batch<double>(values.data(), S, n, sopt, c.solver_gpu, fit, nullptr);
+    } else {
+      fit.and_.assign(values.begin(), values.end());
+      moebius_transform(fit.and_.data(), n, S);
+      fit.loss.assign(S, 0.0);
+      for (std::size_t s = 0; s < S; ++s) fit.loss[s] = sum_abs(fit.and_.data() + s * len, len);
+    }
+    block.and_pos.resize(S * K);
+    block.and_neg.resize(S * K);
+    block.and_count.resize(S * K);
+    if (and_or) {
+      block.or_pos.resize(S * K);
+      block.or_neg.resize(S * K);
+      block.or_count.resize(S * K);
+    }
+    block.threshold.resize(S);
+    block.loss = fit.loss;
+    if (shape.has_bound) block.bound = fit.bound;
+    for (std::size_t s = 0; s < S; ++s) {
+      if (!std::isfinite(fit.loss[s]))
+        throw UserError(fmt::format("epoch {}, sample {}: the solver diverged (loss {}); lower "
+                                    "interactions.lr",
+                                    sum.epoch, s, fit.loss[s]));
+      double* a = fit.and_.data() + s * len;
+      double* o = and_or ? fit.or_.data() + s * len : nullptr;
+      if (o) fold_low_orders(a, o, n);
+      const double* v = values.data() + s * len;
+      block.threshold[s] =
+          salient_threshold(a, o, v, n, cfg.interactions.tau_rel, ThresholdReference::MaxInteraction);
+      order_strength(a, n, block.threshold[s], &block.and_pos[s * K], &block.and_neg[s * K],
+                     &block.and_count[s * K]);
+      if (o)
+        order_strength(o, n, block.threshold[s], &block.or_pos[s * K], &block.or_neg[s * K],
+                       &block.or_count[s * K]);
+    }
+    if (shape.jaccard) {
+      // Class-mean interaction vectors of each split, in sample order (deterministic).
+      sum.jaccard.assign(static_cast<std::size_t>(c.classes) * K,
+                         std::numeric_limits<double>::quiet_NaN());
+      for (int cls = 0; cls < c.classes; ++cls) {
+        std::vector<double> mean[2][2];
+        int count[2] = {0, 0};
+        for (int sp = 0; sp < 2; ++sp)
+          for (int k = 0; k < (and_or ? 2 : 1); ++k) mean[sp][k].assign(len, 0.0);
+        for (std::size_t s = 0; s < S; ++s) {
+          if (header.sample_label[s] != cls) continue;
+          const int sp = header.sample_split[s];
+          ++count[sp];
+          for (int k = 0; k < (and_or ? 2 : 1); ++k) {
+            const double* src = (k == 0 ? fit.and_.data() : fit.or_.data()) + s * len;
+            for (std::uint64_t j = 0; j < len; ++j) mean[sp][k][j] += src[j];
+          }
+        }
+        if (count[0] == 0 || count[1] == 0) continue;
+        for (int sp = 0; sp < 2; ++sp)
+          for (int k = 0; k < (and_or ? 2 : 1); ++k)
+            for (double& x : mean[sp][k]) x /= count[sp];
+        jaccard_by_order(mean[0][0].data(), and_or ? mean[0][1].data() : nullptr,
+                         mean[1][0].data(), and_or ? mean[1][1].data() : nullptr, n,
+                         &sum.jaccard[static_cast<std::size_t>(cls) * K]);
+      }
+    }
+    if (shape.store_values) block.values = values;
+    if (shape.store_interactions) {
+      block.inter_and.assign(fit.and_.begin(), fit.and_.begin() + static_cast<std::ptrdiff_t>(S * len));
+      if (and_or)
+        block.inter_or.assign(fit.or_.begin(), fit.or_.begin() + static_cast<std::ptrdiff_t>(S * len));
+    }
+    sum.t_solver = seconds_since(t0);
+
+    t0 = Clock::now();
+    writer->begin_epoch();
+    writer->write_block(block);
+    sum.t_write = seconds_since(t0);  // the epoch summary's own write is not timed
+    writer->end_epoch(sum);
+    maybe_kill("epoch", sum.epoch);
+    progress.advance(S);
+
+    summary.t_eval += sum.t_eval;
+    summary.t_forward += sum.t_forward;
+    summary.t_solver += sum.t_solver;
+    summary.t_write += sum.t_write;
+    ++summary.epochs_analysed;
+  }
+  progress.finish();
+  summary.seconds = seconds_since(t_start);
+  writer->finish(summary.seconds);
+  return summary;
+}
+
+}  // namespace harsanyi

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# End-to-end checks of `harsanyi run` on a tiny Fashion-MNIST study: the study file, the report,
+# clear errors, and kill-and-resume (in training and in the analysis) ending with the same file
+# as an uninterrupted run. Usage: test_run.sh path/to/harsanyi
+set -u
+H=${1:?usage: test_run.sh path/to/harsanyi}
+PY=/usr/bin/python3
+T=$(mktemp -d)
+trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+
+# expect CODE PATTERN NAME -- command...: exit code and an output line matching PATTERN
+expect() {
+  local code=$1 pattern=$2 name=$3
+  shift 4
+  "$@" >"$T/stdout" 2>"$T/stderr"
+  local rc=$?
+  if [[ $code == nonzero && $rc -eq 0 ]] || [[ $code != nonzero && $rc -ne $code ]]; then
+    bad "$name (exit $rc, wanted $code): $(tail -c 400 "$T/stderr")"
+  elif [[ -n $pattern ]] && ! grep -qE -- "$pattern" "$T/stderr" "$T/stdout"; then
+    bad "$name (no '$pattern' in output): $(tail -c 400 "$T/stderr")"
+  else
+    ok "$name"
+  fi
+}
+
+if [[ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]]; then
+  echo "SKIP: Fashion-MNIST is not installed (scripts/setup.sh installs dataset-fashion-mnist)"
+  echo "0 passed, 0 failed"
+  exit 0
+fi
+
+# A tiny study: 4 players (2x2 grid), 3 train + 3 test samples, epochs 0..E.
+cat >"$T/tiny.toml" <<'EOF'
+[data]
+train_limit = 300
+test_limit = 300
+[model]
+arch = "lenet"
+[train]
+epochs = 3
+batch = 32
+lr = 0.05
+[players]
+grid = [2, 2]
+[samples]
+train = 3
+test = 3
+[interactions]
+iters = 400
+lr = 1e-4
+[runtime]
+threads = 2
+forward_batch = 16
+EOF
+
+# compare A B: every dataset equal (bitwise) except the timings; the same root attributes except
+# the creation time, the elapsed time and the git hash.
+compare() {
+  "$PY" - "$1" "$2" <<'EOF'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+names = []
+a.visit(lambda n: names.append(n) if isinstance(a[n], h5py.Dataset) else None)
+other = []
+b.visit(lambda n: other.append(n) if isinstance(b[n], h5py.Dataset) else None)
+bad = sorted(set(names) ^ set(other))
+for n in names:
+    if n.startswith("timing") or n not in b: continue
+    x, y = a[n][()], b[n][()]
+    if x.shape != y.shape or not np.array_equal(x, y, equal_nan=x.dtype.kind == "f"):
+        bad.append(n)
+skip = {"created_utc", "elapsed_s", "git_sha"}
+def config(f):  # the resolved config, but for the output path
+    return [l for l in str(f.attrs["config"]).splitlines() if not l.startswith("path =")]
+if config(a) != config(b): bad.append("@config")
+for k in set(a.attrs) | set(b.attrs):
+    if k in skip or k == "config": continue
+    if k not in a.attrs or k not in b.attrs or str(a.attrs[k]) != str(b.attrs[k]): bad.append("@" + k)
+print("differ:", " ".join(bad) if bad else "none")
+sys.exit(1 if bad else 0)
+EOF
+}
+
+expect 0 "--resume" "run --help documents the options" -- "$H" run --help
+expect 0 "train_limit = 1000" "--print-config shows the embedded default" -- "$H" run --print-config
+"$H" run "$T/tiny.toml" --print-config >"$T/resolved.toml" 2>/dev/null
+"$H" run "$T/resolved.toml" --print-config >"$T/resolved2.toml" 2>/dev/null
+cmp -s "$T/resolved.toml" "$T/resolved2.toml" && grep -q "epochs = 3" "$T/resolved.toml" \
+  && ok "resolved config round-trips" || bad "resolved config round-trips"
+expect 2 "unknown key|grd" "unknown config key" -- "$H" run "$T/tiny.toml" --set players.grd=1
+expect 2 "no such|missing|not found|tried" "missing dataset" -- "$H" run "$T/tiny.toml" --set data.train="$T/none" --set output.path="$T/m.h5"
+[[ ! -e "$T/m.h5" && ! -e "$T/m.h5.part" ]] && ok "no output after a refused run" || bad "no output after a refused run"
+
+# The uninterrupted reference run, and its report.
+expect 0 "epoch" "tiny study runs and reports" -- "$H" run "$T/tiny.toml" --set output.path="$T/a.h5"
+[[ $(grep -cE '^ +[0-3] ' "$T/stdout") -eq 4 ]] && ok "report has a row per epoch 0..3" || bad "report has a row per epoch 0..3 ($(cat "$T/stdout"))"
+grep -q "time split\|forward passes" "$T/stderr" && ok "run prints the time split" || bad "run prints the time split"
+ls "$T/a.h5.ckpt"/epoch_000{0,1,2,3}.pt >/dev/null 2>&1 && ok "a checkpoint per epoch" || bad "a checkpoint per epoch"
+"$PY" - "$T/a.h5" <<'EOF' && ok "study file follows the contract" || bad "study file follows the contract"
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+n, E, S = int(f.attrs["n_players"]), 4, 6
+assert n == 4 and f.attrs["complete"] == 1 and f.attrs["subset_index"] == "bit i = player i"
+assert list(f["epochs/epoch"][()]) == [0, 1, 2, 3]
+for k in ["and_pos", "and_neg", "or_pos", "or_neg", "and_count", "or_count"]:
+    assert f["orders/" + k].shape == (E, S, n + 1), k
+assert f["extraction/loss"].shape == (E, S) and np.all(f["extraction/loss"][()] > 0)
+assert f["players/name"].shape == (n,)
+assert list(f["samples/split"][()]) == [0, 0, 0, 1, 1, 1]
+assert f["generalization/jaccard"].shape[0] == E and f["generalization/jaccard"].shape[2] == n + 1
+tl = f["epochs/train_loss"][()]
+assert np.all(np.isfinite(tl)) and tl[-1] < tl[0], tl  # training lowered the loss
+acc = f["epochs/train_acc"][()]
+assert np.all((acc >= 0) & (acc <= 1))
+EOF
+expect 0 "epoch" "report reads the study back" -- "$H" report "$T/a.h5"
+expect 2 "exists" "an existing study is refused" -- "$H" run "$T/tiny.toml" --set output.path="$T/a.h5"
+expect 2 "complete" "--resume of a complete study is refused" -- "$H" run "$T/tiny.toml" --set output.path="$T/a.h5" --resume
+
+# Same config again: bitwise the same study (determinism).
+expect 0 "" "second identical run" -- "$H" run "$T/tiny.toml" --set output.path="$T/b.h5" --quiet
+compare "$T/a.h5" "$T/b.h5" >"$T/cmp" && ok "two runs give the same study" || bad "two runs give the same study: $(cat "$T/cmp")"
+
+# Kill during training, resume; kill during the analysis, resume: the same study. The kills are
+# SIGKILLs the program sends itself right after a given step (HARSANYI_FAULT_KILL_AFTER), and one
+# at a random moment from outside.
+HARSANYI_FAULT_KILL_AFTER=checkpoint:1 "$H" run "$T/tiny.toml" --set output.path="$T/k.h5" >/dev/null 2>&1
+rc=$?
+[[ $rc -eq 137 && ! -e "$T/k.h5" && -e "$T/k.h5.ckpt/epoch_0001.pt" ]] && ok "killed in training: no complete-looking study" \
+  || bad "killed in training (exit $rc): $(ls "$T")"
+HARSANYI_FAULT_KILL_AFTER=epoch:1 "$H" run "$T/tiny.toml" --set output.path="$T/k.h5" --resume >/dev/null 2>&1
+rc=$?
+[[ $rc -eq 137 && ! -e "$T/k.h5" && -e "$T/k.h5.part" ]] && ok "killed in the analysis: no complete-looking study" \
+  || bad "killed in the analysis (exit $rc): $(ls "$T")"
+expect 2 "different study config" "--resume with another config is refused" -- "$H" run "$T/tiny.toml" --set output.path="$T/k.h5" --set interactions.tau_rel=0.1 --resume
+expect 0 "" "--resume finishes the study" -- "$H" run "$T/tiny.toml" --set output.path="$T/k.h5" --resume
+compare "$T/a.h5" "$T/k.h5" >"$T/cmp" && ok "killed twice and resumed: the same study" || bad "killed and resumed: $(cat "$T/cmp")"
+"$H" run "$T/tiny.toml" --set output.path="$T/x.h5" --quiet --no-report &
+pid=$!
+sleep 1.5
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+[[ ! -e "$T/x.h5" ]] || mv "$T/x.h5" "$T/x.h5.done"  # finished before the kill: nothing to resume
+if [[ -e "$T/x.h5.done" ]]; then
+  compare "$T/a.h5" "$T/x.h5.done" >"$T/cmp" && ok "killed at a random time (after the end)" || bad "random kill: $(cat "$T/cmp")"
+else
+  "$H" run "$T/tiny.toml" --set output.path="$T/x.h5" --resume --quiet --no-report
+  compare "$T/a.h5" "$T/x.h5" >"$T/cmp" && ok "killed at a random time and resumed: the same study" || bad "random kill: $(cat "$T/cmp")"
+fi
+
+# A diverging model gets a message naming the cause, and the output does not look complete.
+expect 2 "diverged|not finite" "diverging training is reported" -- "$H" run "$T/tiny.toml" --set output.path="$T/nan.h5" --set train.lr=1e6 --set train.epochs=2
+[[ ! -e "$T/nan.h5" ]] && ok "no study after divergence" || bad "no study after divergence"
+
+echo "$pass passed, $fail failed"
+[[ $fail -eq 0 ]]
