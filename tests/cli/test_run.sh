@@ -3,7 +3,8 @@
 # clear errors, and kill-and-resume (in training and in the analysis) ending with the same file
 # as an uninterrupted run. Usage: test_run.sh path/to/harsanyi
 set -u
-H=${1:?usage: test_run.sh path/to/harsanyi}
+H=${1:?usage: test_run.sh path/to/harsanyi [torchscript-fixture-dir]}
+FIXTURE=${2:-}
 PY=/usr/bin/python3
 T=$(mktemp -d)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
@@ -149,6 +150,60 @@ if [[ -e "$T/x.h5.done" ]]; then
 else
   "$H" run "$T/tiny.toml" --set output.path="$T/x.h5" --resume --quiet --no-report
   compare "$T/a.h5" "$T/x.h5" >"$T/cmp" && ok "killed at a random time and resumed: the same study" || bad "random kill: $(cat "$T/cmp")"
+fi
+
+# A TorchScript study: per-epoch files saved by PyTorch (epochs 0 and 3, from the file names) on
+# an 8x8 IDX dataset written here, optimal solver, values and interactions stored.
+if [[ -n $FIXTURE ]]; then
+  "$PY" - "$T" <<'EOF'
+import gzip, struct, sys, numpy as np
+rng = np.random.default_rng(7)
+for split, count in (("train", 30), ("t10k", 20)):
+    images = rng.integers(0, 256, size=(count, 8, 8), dtype=np.uint8)
+    labels = rng.integers(0, 3, size=count, dtype=np.uint8)
+    with gzip.open(f"{sys.argv[1]}/tiny8-{split}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, count, 8, 8) + images.tobytes())
+    with open(f"{sys.argv[1]}/tiny8-{split}-labels-idx1-ubyte", "wb") as f:
+        f.write(struct.pack(">II", 0x801, count) + labels.tobytes())
+EOF
+  cat >"$T/ts.toml" <<EOF
+[data]
+train = "$T/tiny8-train"
+test = "$T/tiny8-t10k"
+train_limit = 0
+[model]
+arch = "torchscript"
+checkpoints = "$FIXTURE/epoch_*.pt"
+[players]
+grid = [2, 2]
+[samples]
+train_indices = [0, 5]
+test_indices = [1, 2, 3]
+[interactions]
+solver = "optimal"
+store = ["values", "interactions"]
+[output]
+path = "$T/ts.h5"
+EOF
+  expect 0 "epoch" "TorchScript study runs" -- "$H" run "$T/ts.toml"
+  "$PY" - "$T/ts.h5" <<'EOF' && ok "TorchScript study: epochs from file names, bound, stored values" || bad "TorchScript study file"
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+assert list(f["epochs/epoch"][()]) == [0, 3], f["epochs/epoch"][()]
+assert f["values"].shape == (2, 5, 16) and f["interactions/and"].shape == (2, 5, 16)
+loss, bound = f["extraction/loss"][()], f["extraction/bound"][()]
+assert np.all(bound <= loss * (1 + 1e-12)) and np.all(loss - bound <= 1e-3 * loss + 1e-12), (loss, bound)
+v = f["values"][()]
+assert np.all(v[:, :, 0] == 0)  # gt-log-odds-v0: v(empty) = 0
+# universal matching with the stored (folded) interactions: v + q = AND part + OR part, |q| <= b
+a, o = f["interactions/and"][()], f["interactions/or"][()]
+S = np.arange(16)
+sub = (S[:, None] & S[None, :]) == S[None, :]       # [S, T]: T subset of S
+hit = ((S[:, None] & S[None, :]) != 0) & (S[None, :] != 0)  # [S, T]: T non-empty, meets S
+rec = a @ sub.T + o[..., :1] + o @ hit.T
+qmax = 0.04 * np.abs(v[..., 15] - v[..., 0])
+assert np.all(np.abs(rec - v) <= qmax[..., None] * (1 + 1e-9) + 1e-9), np.abs(rec - v).max()
+EOF
 fi
 
 # A diverging model gets a message naming the cause, and the output does not look complete.
