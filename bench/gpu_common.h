@@ -1,0 +1,50 @@
+/// @file gpu_common.h
+/// @brief What the gpu_*_perf binaries share on top of the driver (driver.h): the "no GPU" exit,
+/// the default thread count, the GPU preamble line, and the CUDA-event timings added to the JSON
+/// twin. Pure C++ (no CUDA headers).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "driver.h"
+
+namespace harsanyi::bench::gpu {
+
+/// Exit code of a GPU benchmark on a machine without a usable GPU (the driver's "could not run").
+constexpr int kNoGpuExit = 2;
+
+/// @brief Arguments for run_benchmark(): argv with `-t <OpenMP max threads>` put first (a later
+/// `-t` on the command line wins), because the threads only drive the CPU reference of the check.
+class GpuArgs {
+ public:
+  GpuArgs(int argc, char** argv);
+  int argc() const { return static_cast<int>(ptrs_.size()) - 1; }
+  char** argv() { return ptrs_.data(); }
+  /// True when -h / --help was given (the binary then runs without a GPU).
+  bool help() const { return help_; }
+  /// The value of -j / --json, or "".
+  const std::string& json_path() const { return json_; }
+
+ private:
+  std::vector<std::string> args_;
+  std::vector<char*> ptrs_;
+  bool help_ = false;
+  std::string json_;
+};
+
+/// @brief Returns 0 when a GPU is usable; otherwise prints "<name>: no GPU: <reason>" to stderr
+/// and returns kNoGpuExit.
+int require_gpu(const char* name);
+
+/// @brief Records the CUDA-event times of one kernel of a case (warm-up runs included; the first
+/// `warmup` entries are marked as such), to be added to the JSON twin by annotate_json().
+void record_event_times(const Case& c, const std::string& kernel, const std::vector<double>& times,
+                        int warmup);
+
+/// @brief Adds `context.gpu` (device line), `context.gpu_timing` (how GPU times are taken) and,
+/// per result row, `event_timings` (per kernel: median_s, min_s, max_s, times_s after warm-up) to
+/// the JSON twin written by run_benchmark(). Returns false (and says why on stderr) on failure.
+bool annotate_json(const std::string& path, const std::string& device, const std::string& timing);
+
+}  // namespace harsanyi::bench::gpu

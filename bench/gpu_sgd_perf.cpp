@@ -1,0 +1,213 @@
+// gpu_sgd_perf: the fused GPU sgd AND-OR fit (cuda::fit_and_or_sgd_batch, DESIGN §2.1) on a
+// large batch, against the CPU solver (fit_and_or_sgd_batch) on a few of the same samples, which
+// must give the same losses. Formulas of every column: bench/README.md.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fmt/core.h>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+#include "cuda_backend.h"
+#include "driver.h"
+#include "gpu_common.h"
+#include "gpu_timer.h"
+#include "lattice_transforms.h"
+#include "planted_game.h"
+#include "sgd_solver.h"
+
+namespace hb = harsanyi::bench;
+namespace hg = harsanyi::bench::gpu;
+namespace cu = harsanyi::cuda;
+using harsanyi::subset_count;
+
+namespace {
+
+constexpr int kFullItersMaxN = 12;  // as extract_perf: default iterations scaled down above
+constexpr double kTolF64 = 1e-9, kTolF32 = 1e-4;  // as tests/test_cuda_backend.cpp
+
+int iters_for(const hb::Case& c) {
+  const long long given = c.opt->extra_int("iters");
+  if (c.opt->extra_given("iters") || c.n <= kFullItersMaxN) return static_cast<int>(given);
+  return static_cast<int>(std::max<long long>(100, given >> (c.n - kFullItersMaxN)));
+}
+
+// Samples refitted on the CPU: --cpu-n, or max(2, threads); at most the batch.
+std::size_t cpu_samples_for(const hb::Case& c) {
+  const long long given = c.opt->extra_int("cpu-n");
+  const std::size_t m = given > 0 ? static_cast<std::size_t>(given)
+                                  : std::max<std::size_t>(2, static_cast<std::size_t>(c.threads));
+  return std::min(m, c.samples);
+}
+
+template <class T> struct GpuSgdState : hb::TypedState {
+  using value_type = T;
+  int n = 0;
+  std::size_t samples = 0, len = 0, m = 0;
+  harsanyi::SgdOptions opt;
+  std::vector<T> v, v_cpu;          // [samples, 2^n]; [m, 2^n] the refitted samples
+  std::vector<std::size_t> picked;  // which samples are refitted on the CPU
+  harsanyi::AndOrBatch<T> gpu, cpu;
+  explicit GpuSgdState(const hb::Case& c)
+      : n(c.n), samples(c.samples), len(subset_count(c.n)), m(cpu_samples_for(c)),
+        v(c.samples * subset_count(c.n)) {
+    opt.iters = iters_for(c);
+    // As extract_perf: a planted game (integer AND and OR terms of orders 1..4) plus uniform
+    // noise in [-0.5, 0.5).
+    std::vector<double> noise(len);
+    for (std::size_t s = 0; s < samples; ++s) {
+      const auto game = harsanyi::random_planted_game(n, n, std::min(n, 4), 500 + s);
+      const std::vector<double> g = game.values();
+      hb::fill_uniform(noise.data(), len, 9000 + s);
+      for (std::size_t i = 0; i < len; ++i) v[s * len + i] = static_cast<T>(g[i] + 0.5 * noise[i]);
+    }
+    // Evenly spaced samples, the first and the last included.
+    for (std::size_t k = 0; k < m; ++k)
+      picked.push_back(m == 1 ? 0 : k * (samples - 1) / (m - 1));
+    v_cpu.resize(m * len);
+    for (std::size_t k = 0; k < m; ++k)
+      std::copy_n(v.begin() + picked[k] * len, len, v_cpu.begin() + k * len);
+  }
+};
+
+template <class F> void visit(hb::CaseState& st, F&& f) { hb::visit<GpuSgdState>(st, f); }
+
+double rel(double a, double b) { return std::fabs(a - b) / std::max(std::fabs(b), 1e-300); }
+
+// max_i |g_i - e_i| / max(1, |e_i|) over one sample's row of the GPU and CPU arrays.
+template <class V>
+double row_error(const V& g, std::size_t gs, const V& e, std::size_t es, std::size_t len) {
+  double err = 0.0;
+  for (std::size_t i = 0; i < len; ++i) {
+    const double gv = static_cast<double>(g[gs * len + i]);
+    const double ev = static_cast<double>(e[es * len + i]);
+    const double d = std::fabs(gv - ev) / std::max(1.0, std::fabs(ev));
+    err = std::isnan(d) ? INFINITY : std::max(err, d);
+  }
+  return err;
+}
+
+template <class V>
+bool row_same(const V& g, std::size_t gs, const V& e, std::size_t es, std::size_t len) {
+  return std::memcmp(g.data() + gs * len, e.data() + es * len, len * sizeof(g[0])) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  hg::GpuArgs args(argc, argv);
+  if (!args.help())
+    if (const int rc = hg::require_gpu("gpu_sgd_perf")) return rc;
+  const std::string device = args.help() ? std::string() : hg::device_line();
+
+  hb::OpDef op;
+  op.name = "gpu_sgd_perf";
+  op.summary = "fused GPU sgd AND-OR fit (DESIGN 2.1), cuda::fit_and_or_sgd_batch, vs the CPU "
+               "solver on a few of the samples";
+  op.default_min_n = 10;
+  op.default_max_n = 10;
+  op.max_allowed_n = 20;
+  op.default_reps = 3;
+  op.default_warmup = 1;
+  op.default_samples = 1024;
+  op.flags = {{"iters", "20000", "sgd iterations (n > 12: scaled down unless given)"},
+              {"cpu-n", "0", "samples refitted on the CPU (0: max(2, threads))"}};
+  op.preamble = {
+      "gpu      : " + device,
+      "timing   : steady_clock around the whole host call (H2D copy, allocation, iterations, "
+      "D2H copy); `cpu` = fit_and_or_sgd_batch on the refitted samples with `threads` threads",
+      "inputs   : planted game (n AND + n OR terms, orders 1..4) + U[-0.5,0.5) noise; lr 1e-5, "
+      "momentum 0.9, qthres 0.04",
+      "check    : the refitted samples' losses and I_and, I_or, p, q vs the GPU's: <= 1e-9 "
+      "relative (f64), loss <= 1e-4 (f32); target: n = 10, 20000 iterations, 1024 samples <= 10 s",
+  };
+  op.columns = {
+      {"iters", "-", hb::Fmt::integer, 0, 6},      {"time", "s", hb::Fmt::fixed, 3, 8},
+      {"spread", "%", hb::Fmt::fixed, 1, 7},       {"ms/sample", "ms", hb::Fmt::fixed, 3, 10},
+      {"samples/s", "1/s", hb::Fmt::fixed, 1, 10}, {"iters/s", "1/s", hb::Fmt::sci, 2, 9},
+      {"us/iter", "us", hb::Fmt::fixed, 1, 8},     {"cpu_n", "-", hb::Fmt::integer, 0, 6},
+      {"cpu_ms/s", "ms", hb::Fmt::fixed, 2, 9},    {"speedup", "x", hb::Fmt::fixed, 1, 8},
+      {"loss", "mean", hb::Fmt::fixed, 3, 10},     {"d_loss", "rel", hb::Fmt::sci, 1, 8},
+      {"d_arrays", "rel", hb::Fmt::sci, 1, 9},     {"bitwise", "-", hb::Fmt::text, 0, 8},
+  };
+  op.memory_bytes = [](const hb::Case& c) {
+    // v and the four outputs of the GPU batch, and of the CPU refit (with its work arrays)
+    return c.samples * subset_count(c.n) * hb::dtype_size(c.dtype) * 5 +
+           cpu_samples_for(c) * harsanyi::sgd_bytes_per_sample(c.n, hb::dtype_size(c.dtype)) +
+           (std::size_t{1} << 20);
+  };
+  op.setup = hb::make_state<GpuSgdState>;
+  op.kernels = {
+      {"gpu", nullptr,
+       [](hb::CaseState& st, int) {
+         visit(st, [](auto& s) { cu::fit_and_or_sgd_batch(s.v.data(), s.samples, s.n, s.opt, s.gpu); });
+       }},
+      {"cpu", nullptr,
+       [](hb::CaseState& st, int) {
+         visit(st, [](auto& s) {
+           harsanyi::fit_and_or_sgd_batch(s.v_cpu.data(), s.m, s.n, s.opt, s.cpu);
+         });
+       }},
+  };
+  op.metrics = [](const hb::Case& c, hb::CaseState& st, const std::vector<hb::Timing>& t,
+                  hb::Row& row) {
+    visit(st, [&](auto& s) {
+      const double samples = static_cast<double>(c.samples), iters = s.opt.iters;
+      row["iters"] = static_cast<long long>(s.opt.iters);
+      row["time"] = t[0].median;
+      row["spread"] = t[0].spread_pct();
+      row["ms/sample"] = 1e3 * t[0].median / samples;
+      row["samples/s"] = samples / t[0].median;
+      row["iters/s"] = samples * iters / t[0].median;
+      row["us/iter"] = 1e6 * t[0].median / iters;
+      row["cpu_n"] = static_cast<long long>(s.m);
+      const double cpu_per_sample = t[1].median / static_cast<double>(s.m);
+      row["cpu_ms/s"] = 1e3 * cpu_per_sample;
+      row["speedup"] = cpu_per_sample / (t[0].median / samples);
+      double mean = 0.0;
+      for (double l : s.gpu.loss) mean += l;
+      row["loss"] = mean / samples;
+    });
+  };
+  op.check = [](const hb::Case&, hb::CaseState& st, hb::Row& row) {
+    hb::CheckResult r;
+    visit(st, [&](auto& s) {
+      using T = typename std::decay_t<decltype(s)>::value_type;
+      double d_loss = 0.0, d_arrays = 0.0;
+      bool same = true;
+      for (std::size_t k = 0; k < s.m; ++k) {
+        const std::size_t g = s.picked[k];
+        const double dl = rel(s.gpu.loss[g], s.cpu.loss[k]);
+        d_loss = std::isnan(dl) ? INFINITY : std::max(d_loss, dl);
+        same = same && s.gpu.loss[g] == s.cpu.loss[k];
+        for (const auto* pair : {&s.gpu.and_, &s.gpu.or_, &s.gpu.p, &s.gpu.q}) {
+          const auto& e = pair == &s.gpu.and_ ? s.cpu.and_
+                          : pair == &s.gpu.or_ ? s.cpu.or_
+                          : pair == &s.gpu.p   ? s.cpu.p
+                                               : s.cpu.q;
+          d_arrays = std::max(d_arrays, row_error(*pair, g, e, k, s.len));
+          same = same && row_same(*pair, g, e, k, s.len);
+        }
+      }
+      row["d_loss"] = d_loss;
+      row["d_arrays"] = d_arrays;
+      row["bitwise"] = std::string(same ? "yes" : "no");
+      if (sizeof(T) == 8 && !(d_loss <= kTolF64 && d_arrays <= kTolF64)) {
+        r.ok = false;
+        r.why = fmt::format("float64: GPU vs CPU loss {:.3e}, arrays {:.3e} (tolerance {:.0e})",
+                            d_loss, d_arrays, kTolF64);
+      }
+      if (sizeof(T) == 4 && !(d_loss <= kTolF32)) {
+        r.ok = false;
+        r.why = fmt::format("float32: GPU vs CPU loss {:.3e} (tolerance {:.0e})", d_loss, kTolF32);
+      }
+    });
+    return r;
+  };
+  const int code = hb::run_benchmark(op, args.argc(), args.argv());
+  if (!args.help() &&
+      !hg::annotate_json(args.json_path(), device, "steady_clock around each host call"))
+    return 2;
+  return code;
+}
