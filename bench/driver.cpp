@@ -156,7 +156,7 @@ bool parse_flags(const OpDef& op, int argc, char** argv, Options& o) {
   const int max_threads = omp_get_max_threads();
   o.threads = {1};
   if (max_threads > 1) o.threads.push_back(max_threads);
-  o.dtypes = {Dtype::f32, Dtype::f64};
+  o.dtypes = op.default_dtypes;
 
   static const std::map<std::string, char> long_names = {
       {"minn", 'b'},    {"maxn", 'e'},    {"step", 'i'},   {"reps", 'n'},  {"warmup", 'w'},
@@ -199,7 +199,18 @@ bool parse_flags(const OpDef& op, int argc, char** argv, Options& o) {
       value = argv[++i];
     }
     if (!extra_name.empty()) {
-      parse_int("--" + extra_name, value);  // every op flag is an integer
+      // an op flag with an integer default takes integers; others (paths, names) take text
+      const auto def = std::find_if(op.flags.begin(), op.flags.end(),
+                                    [&](const ExtraFlag& f) { return f.name == extra_name; });
+      bool integer_default = def != op.flags.end() && !def->default_value.empty();
+      if (integer_default) {
+        try {
+          parse_int("", def->default_value);
+        } catch (const UsageError&) {
+          integer_default = false;
+        }
+      }
+      if (integer_default) parse_int("--" + extra_name, value);
       o.extra[extra_name] = value;
       o.given.push_back(extra_name);
       continue;
@@ -537,7 +548,16 @@ int run_benchmark(const OpDef& op, int argc, char** argv) {
                            {"samples", o.samples ? nlohmann::json(o.samples) : nlohmann::json(samples_text)},
                            {"dtypes", split_commas(join_dtypes(o.dtypes))},
                            {"check", o.check}};
-    for (const auto& [name, value] : o.extra) opts[name] = std::stoll(value);
+    for (const auto& [name, value] : o.extra) {
+      // integer flags as numbers, text flags (paths, names) as strings
+      try {
+        std::size_t used = 0;
+        const long long x = std::stoll(value, &used);
+        opts[name] = used == value.size() ? nlohmann::json(x) : nlohmann::json(value);
+      } catch (const std::exception&) {
+        opts[name] = value;
+      }
+    }
     j["options"] = opts;
     nlohmann::json cj = nlohmann::json::array();
     for (const auto& col : cols) cj.push_back({{"name", col.name}, {"unit", col.unit}});

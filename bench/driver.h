@@ -132,6 +132,7 @@ struct OpDef {
   int default_min_n = 10, default_max_n = 20, max_allowed_n = 26;
   int default_reps = 5, default_warmup = 1;
   std::size_t default_samples = 1;  ///< 0: one sample per thread
+  std::vector<Dtype> default_dtypes = {Dtype::f32, Dtype::f64};  ///< -d when not given
   std::vector<ExtraFlag> flags;
   std::vector<std::string> preamble;  ///< extra `#` lines (e.g. the op's own rules)
   /// Columns after the common ones (n, dtype, threads, samples); the driver appends `check`.

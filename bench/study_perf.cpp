@@ -74,14 +74,15 @@ int main(int argc, char** argv) {
   op.max_allowed_n = 16;
   op.default_reps = 1;
   op.default_warmup = 0;
-  op.default_samples = 0;
+  op.default_samples = 40;
+  op.default_dtypes = {hb::Dtype::f64};  // the study computes in float64; -d has no effect
   op.flags = {{"config", "", "study config (TOML); empty: the embedded default study"},
               {"epochs", "30", "train.epochs"},
               {"iters", "20000", "interactions.iters"},
               {"solver", "sgd", "interactions.solver"},
               {"train-limit", "1000", "data.train_limit"}};
   op.preamble = {"# each repetition runs the whole study (training from scratch) into a temporary "
-                 "file; -s S analyses S/2 train + S/2 test samples (0: the config's)",
+                 "file; -s S analyses S/2 train + S/2 test samples (default 40: the default study's 20 + 20)",
                  "# n players are the first n cells of a 3x3 grid (n <= 9) or of a 4x4 grid"};
   op.columns = {{"epochs", "", hb::Fmt::integer, 0, 7},  {"total", "s", hb::Fmt::fixed, 1, 9},
                 {"train", "s", hb::Fmt::fixed, 1, 8},    {"eval", "s", hb::Fmt::fixed, 1, 8},
