@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Downloads the Debian 12 packages of OpenMPI 4.1.4 and parallel HDF5 1.10.8 (runtime, -dev and
-# their library dependencies) into a git-ignored folder, to be carried to the GPU test machine,
+# their library dependencies) and of harsanyi's small build dependencies (fmt, CLI11, nlohmann-json,
+# toml++, GoogleTest, zlib headers) into a git-ignored folder, to be carried to the GPU test machine,
 # which has neither and reaches no package archive. There, bench/gpu/setup_prefix.sh unpacks them
 # into a private prefix (never into /).
 #
 # usage: bench/gpu/download_debs.sh [DIR]        (default: .gpu-debs/ at the repository root)
-# Run on Debian 12 (bookworm, amd64) with the Debian archive reachable; ~15 MiB, 41 files.
+# Run on Debian 12 (bookworm, amd64) with the Debian archive reachable; ~17 MiB, 48 files.
 # Writes DIR/SHA256SUMS, which setup_prefix.sh checks before unpacking.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,6 +29,9 @@ PKGS=(
   libcurl4 libssl3 libnghttp2-14 libpsl5 librtmp1 libssh2-1 libbrotli1 libunistring2
   libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1
   libldap-2.5-0 libsasl2-2 libsasl2-modules-db
+  # harsanyi's other build dependencies, in case the target lacks them (headers, CMake configs;
+  # fmt as a shared library; GoogleTest as static libraries; libz.so is pointed at the target's)
+  libfmt-dev libfmt9 libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libgtest-dev zlib1g-dev
 )
 
 mkdir -p "$OUT"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Unpacks the Debian 12 OpenMPI 4.1.4 + parallel HDF5 1.10.8 packages downloaded by
-# bench/gpu/download_debs.sh into a private prefix (never into /) and writes PREFIX/env.sh, which
+# Unpacks the Debian 12 OpenMPI 4.1.4 + parallel HDF5 1.10.8 packages (and fmt, CLI11,
+# nlohmann-json, toml++, GoogleTest, zlib headers) downloaded by bench/gpu/download_debs.sh into a private prefix (never into /) and writes PREFIX/env.sh, which
 # points PATH, LD_LIBRARY_PATH, OPAL_PREFIX, HDF5_ROOT etc. at it. Needs no network and no root.
 #
 # usage: bench/gpu/setup_prefix.sh DEB_DIR PREFIX      then: source PREFIX/env.sh
@@ -78,7 +78,14 @@ for f in "$FL"/lib*.so.*; do
     echo "setup_prefix.sh: using the system's $n"
   fi
 done
-find "$P" -name '*.a' -delete  # static archives are not needed (~15 MB)
+# Static archives are not needed (~15 MB), except GoogleTest's (the tests link them).
+find "$P" -name '*.a' ! -name 'libgtest*' ! -name 'libgmock*' -delete
+# zlib1g-dev's libz.so points at /lib/x86_64-linux-gnu/libz.so.1.2.13: use the target's libz.so.1.
+if [[ -L $L/libz.so && ! -e $L/libz.so ]]; then
+  sysz=$("$LDCONFIG" -p | awk '$1 == "libz.so.1" && /x86-64/ {print $NF; exit}')
+  [[ -n $sysz ]] || die "the system has no libz.so.1"
+  ln -sf "$sysz" "$L/libz.so"
+fi
 # The alternatives that Debian's postinst scripts would have made.
 for w in mpicc mpicxx mpic++ mpiCC mpirun mpiexec h5pcc; do ln -sf "$w.openmpi" "$B/$w"; done
 ln -sf ../libpsm1/libpsm_infinipath.so.1.16 "$L/libpsm_infinipath.so.1"  # libfabric, mca_mtl_psm

@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# One command on the GPU test machine (bench/gpu/README.md): unpack the carried OpenMPI/HDF5 .debs
+# into a private prefix, configure harsanyi against it and against the machine's CUDA LibTorch
+# (Release, sm_90), build with ninja, run the whole ctest suite (the CUDA tests must run, not
+# skip), run the GPU benchmarks, and leave everything in one report folder. Needs no network.
+#
+# usage (from anywhere):  bench/gpu/run_all.sh [REPORT_DIR]
+#   REPORT_DIR: $1, else $OUT, else gpu-report/ (relative to the repository root)
+# environment (all optional):
+#   HARSANYI_GPU_DEBS     the .deb folder               [.gpu-debs]
+#   HARSANYI_GPU_BUILD    the build folder              [build-gpu-run]  (prefix in BUILD/prefix)
+#   HARSANYI_GPU_ARCHS    HARSANYI_CUDA_ARCHS           [90]
+#   HARSANYI_GPU_JOBS     ninja / ctest parallelism     [nproc]
+#   HARSANYI_GPU_QUICK=1  a short benchmark sweep (smoke run)
+#   HARSANYI_GPU_CTEST_EXCLUDE  regex of tests to leave out (ctest -E), e.g. for a test that
+#                         needs what this machine lacks; recorded in the report   [none]
+#   PYTHON                the Python with PyTorch       [python3]
+set -Eeuo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+REPORT=${1:-${OUT:-gpu-report}}
+mkdir -p "$REPORT"
+REPORT=$(cd "$REPORT" && pwd)
+DEBS=${HARSANYI_GPU_DEBS:-$ROOT/.gpu-debs}
+BUILD=${HARSANYI_GPU_BUILD:-$ROOT/build-gpu-run}
+ARCHS=${HARSANYI_GPU_ARCHS:-90}
+JOBS=${HARSANYI_GPU_JOBS:-$(nproc)}
+PY=${PYTHON:-python3}
+QUICK=${HARSANYI_GPU_QUICK:-0}
+EXCLUDE=${HARSANYI_GPU_CTEST_EXCLUDE:-}
+
+exec > >(tee -a "$REPORT/run_all.log") 2>&1
+STEP="start"
+step() {
+  STEP=$1
+  echo
+  echo "=== [$(date -u +%H:%M:%S)] $STEP"
+}
+die() {
+  echo "run_all.sh: error: $*" >&2
+  exit 1
+}
+on_exit() {
+  local rc=$?
+  if [[ $rc -eq 0 ]]; then
+    echo "run_all.sh: all steps passed; report in $REPORT"
+  else
+    echo "run_all.sh: FAILED (exit $rc) at step: $STEP; report so far in $REPORT" >&2
+    echo "FAILED at step: $STEP (exit $rc)" >"$REPORT/FAILED"
+  fi
+}
+trap on_exit EXIT
+rm -f "$REPORT/FAILED"
+echo "run_all.sh: repository $ROOT, report $REPORT, build $BUILD, archs $ARCHS, jobs $JOBS"
+
+# ---------------------------------------------------------------------------------------------
+step "machine: nvidia-smi, versions, git"
+command -v nvidia-smi >/dev/null || die "nvidia-smi not found: this is not a GPU machine"
+nvidia-smi | tee "$REPORT/nvidia-smi.txt"
+nvidia-smi -q >"$REPORT/nvidia-smi-q.txt"
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem,power.limit,driver_version \
+  --format=csv >"$REPORT/gpu.csv"
+NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+[[ -x $NVCC ]] || die "nvcc not found (PATH or /usr/local/cuda/bin)"
+command -v cmake >/dev/null || die "cmake not found"
+command -v ninja >/dev/null || die "ninja not found"
+command -v "$PY" >/dev/null || die "$PY not found (set PYTHON to the Python that has PyTorch)"
+TORCH_INFO=$("$PY" - <<'PY'
+import torch
+print("torch_version", torch.__version__)
+print("torch_cuda", torch.version.cuda)
+print("torch_cuda_available", torch.cuda.is_available())
+print("torch_cxx11_abi", torch.compiled_with_cxx11_abi())
+print("torch_cmake_prefix_path", torch.utils.cmake_prefix_path)
+PY
+) || die "$PY cannot import torch"
+torch_field() { awk -v k="$1" '$1 == k {print $2}' <<<"$TORCH_INFO"; }
+TORCH_PREFIX=$(torch_field torch_cmake_prefix_path)
+GIT_SHA=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
+{
+  echo "date_utc $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "host $(hostname)"
+  echo "git_sha $GIT_SHA"
+  echo "git_status $(git -C "$ROOT" status --porcelain 2>/dev/null | wc -l) changed/untracked paths"
+  echo "kernel $(uname -srm)"
+  echo "os $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+  echo "glibc $(ldd --version 2>/dev/null | head -n 1)"
+  echo "cpu $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) logical CPUs"
+  echo "memory $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+  echo "nvcc $("$NVCC" --version | tail -n 2 | tr '\n' ' ')"
+  echo "cmake $(cmake --version | head -n 1)"
+  echo "ninja $(ninja --version)"
+  echo "cxx $(${CXX:-c++} --version | head -n 1)"
+  echo "python $("$PY" --version 2>&1) ($(command -v "$PY"))"
+  echo "$TORCH_INFO"
+} | tee "$REPORT/versions.txt"
+[[ $(torch_field torch_cxx11_abi) == True ]] ||
+  die "this LibTorch uses the old C++ ABI (torch.compiled_with_cxx11_abi() is False); src/torch.cmake refuses it"
+[[ $(torch_field torch_cuda) != None ]] || die "this PyTorch has no CUDA (torch.version.cuda is None)"
+[[ -d $TORCH_PREFIX ]] || die "torch.utils.cmake_prefix_path ($TORCH_PREFIX) is not a folder"
+
+# ---------------------------------------------------------------------------------------------
+step "private prefix: OpenMPI + parallel HDF5 (+ small build dependencies) from $DEBS"
+[[ -d $DEBS ]] || die "no $DEBS: run bench/gpu/download_debs.sh on a Debian 12 machine and carry the folder"
+PREFIX=$BUILD/prefix
+mkdir -p "$BUILD"
+"$ROOT/bench/gpu/setup_prefix.sh" "$DEBS" "$PREFIX"
+# shellcheck disable=SC1091
+source "$PREFIX/env.sh"
+L=$PREFIX/usr/lib/x86_64-linux-gnu
+
+step "MPI + parallel HDF5 smoke test (2 ranks)"
+SMOKE=$BUILD/mpi_smoke
+mkdir -p "$SMOKE"
+cat >"$SMOKE/smoke.c" <<'C'
+#include <hdf5.h>
+#include <mpi.h>
+#include <stdio.h>
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  int rank, size, one = 1, sum = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  MPI_Allreduce(&one, &sum, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL);
+  hid_t f = H5Fcreate(argv[1], H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  hsize_t n = (hsize_t)size, off = (hsize_t)rank, cnt = 1;
+  hid_t fs = H5Screate_simple(1, &n, NULL), ms = H5Screate_simple(1, &cnt, NULL);
+  hid_t d = H5Dcreate(f, "rank", H5T_NATIVE_INT, fs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &cnt, NULL);
+  hid_t x = H5Pcreate(H5P_DATASET_XFER);
+  H5Pset_dxpl_mpio(x, H5FD_MPIO_COLLECTIVE);
+  herr_t w = H5Dwrite(d, H5T_NATIVE_INT, ms, fs, x, &rank);
+  H5Dclose(d); H5Sclose(fs); H5Sclose(ms); H5Pclose(x); H5Pclose(fapl); H5Fclose(f);
+  if (rank == 0) printf("mpi_smoke: %d ranks, allreduce %d, collective HDF5 write %s\n", size, sum,
+                        w < 0 ? "FAILED" : "ok");
+  MPI_Finalize();
+  return (sum == size && w >= 0) ? 0 : 1;
+}
+C
+h5pcc -o "$SMOKE/smoke" "$SMOKE/smoke.c"
+mpirun -np 2 "$SMOKE/smoke" "$SMOKE/smoke.h5" | tee "$REPORT/mpi_smoke.txt"
+
+# ---------------------------------------------------------------------------------------------
+step "configure (Release, CUDA archs $ARCHS, LibTorch from $TORCH_PREFIX)"
+cmake -S "$ROOT" -B "$BUILD" -G Ninja \
+  -DCMAKE_BUILD_TYPE=Release \
+  -DHARSANYI_ENABLE_CUDA=ON \
+  -DHARSANYI_CUDA_ARCHS="$ARCHS" \
+  -DCMAKE_CUDA_COMPILER="$NVCC" \
+  -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$PREFIX/usr" \
+  -Dfmt_DIR="$L/cmake/fmt" -DGTest_DIR="$L/cmake/GTest" \
+  -DMPI_C_COMPILER="$PREFIX/usr/bin/mpicc.openmpi" \
+  -DMPI_CXX_COMPILER="$PREFIX/usr/bin/mpicxx.openmpi" \
+  -DMPIEXEC_EXECUTABLE="$PREFIX/usr/bin/mpirun.openmpi" \
+  -DHDF5_PREFER_PARALLEL=ON 2>&1 | tee "$REPORT/cmake_configure.log"
+grep -q "CUDA kernels enabled" "$REPORT/cmake_configure.log" || die "CMake did not enable the CUDA kernels"
+cp "$BUILD/CMakeCache.txt" "$REPORT/CMakeCache.txt"
+
+step "build (ninja -j $JOBS)"
+ninja -C "$BUILD" -j "$JOBS" 2>&1 | tee "$REPORT/build.log"
+
+step "devices: the build must see the GPU"
+HARSANYI=$(find "$BUILD" -maxdepth 2 -name harsanyi -type f -perm -u+x | head -n 1)
+[[ -n $HARSANYI ]] || die "the harsanyi binary was not built"
+"$HARSANYI" devices 2>&1 | tee "$REPORT/devices.txt"
+grep -Eq '^GPUs usable: [1-9]' "$REPORT/devices.txt" || die "harsanyi devices reports no usable GPU"
+
+# ---------------------------------------------------------------------------------------------
+step "tests: the whole ctest suite"
+# Tests that use /usr/bin/python3 with h5py, or Fashion-MNIST in /usr/share/datasets, depend on
+# the machine; say up front what is missing.
+/usr/bin/python3 -c 'import h5py, numpy' 2>/dev/null ||
+  echo "note: /usr/bin/python3 has no h5py/numpy: the CLI tests that write HDF5 inputs with it fail"
+[[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] ||
+  echo "note: no Fashion-MNIST in /usr/share/datasets: the tests that need it skip"
+ctest_args=(--test-dir "$BUILD" --output-on-failure -j "$JOBS" --timeout 1200)
+if [[ -n $EXCLUDE ]]; then
+  ctest_args+=(-E "$EXCLUDE")
+  echo "ctest: excluding tests matching '$EXCLUDE'" | tee "$REPORT/ctest_excluded.txt"
+fi
+set +e
+ctest "${ctest_args[@]}" \
+  --output-junit "$REPORT/ctest.junit.xml" 2>&1 | tee "$REPORT/ctest.log"
+ctest_rc=${PIPESTATUS[0]}
+set -e
+skipped=$({ grep -E '\(Skipped\)$' "$REPORT/ctest.log" || true; } | tee "$REPORT/ctest_skipped.txt" | wc -l)
+echo "ctest: exit $ctest_rc, $skipped skipped (list in ctest_skipped.txt)"
+[[ $ctest_rc -eq 0 ]] || die "ctest failed (exit $ctest_rc): see ctest.log"
+
+step "CUDA tests: none may skip"
+TCB=$(find "$BUILD/tests" -maxdepth 2 -name test_cuda_backend -type f -perm -u+x | head -n 1)
+[[ -n $TCB ]] || die "test_cuda_backend was not built"
+"$TCB" --gtest_output="json:$REPORT/test_cuda_backend.json" 2>&1 | tee "$REPORT/test_cuda_backend.log"
+if grep -q '\[  SKIPPED \]' "$REPORT/test_cuda_backend.log"; then
+  die "CUDA tests were skipped on the GPU machine (see test_cuda_backend.log)"
+fi
+if grep -q 'Cuda' "$REPORT/ctest_skipped.txt"; then
+  die "ctest skipped CUDA tests (see ctest_skipped.txt)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+step "GPU benchmarks"
+B=$BUILD/bench
+TAG=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1 | tr -cs 'A-Za-z0-9' '-' | sed 's/-$//')
+DAY=$(date -u +%F)
+bench() {  # bench NAME ARGS... : table to NAME.txt, JSON to NAME.json; fails on a nonzero exit
+  local name=$1
+  shift
+  echo "--- $name: $*"
+  local rc
+  set +e
+  "$@" -j "$REPORT/$name.json" 2>&1 | tee "$REPORT/$name.txt"
+  rc=${PIPESTATUS[0]}
+  set -e
+  [[ $rc -eq 0 ]] || die "$name exited with $rc (see $name.txt)"
+}
+if [[ $QUICK == 1 ]]; then
+  bench "gpu_moebius_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 10 -e 20 -i 5 -n 5
+  bench "gpu_moebius_batched_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 10 -e 10 -s 64 -n 5
+  bench "gpu_sgd_${TAG}_${DAY}" "$B/gpu_sgd_perf" -b 10 -e 10 -s 64 --iters 2000 -n 1
+else
+  # single arrays up to n = 28 (f32: 1 GiB); the transform against the copy and the floor
+  bench "gpu_moebius_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 10 -e 28 -n 21 -w 3
+  # batches at small n: 1024 samples, GEMM baseline up to n = 13
+  bench "gpu_moebius_batched_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 6 -e 16 -s 1024 -n 21 -w 3
+  # the papers' protocol: n = 10, 20000 iterations, 1024 samples (target <= 10 s)
+  bench "gpu_sgd_${TAG}_${DAY}" "$B/gpu_sgd_perf" -b 10 -e 10 -s 1024 --iters 20000 -n 3 -w 1
+  # CPU reference tables of the same machine, for the README's comparison
+  bench "cpu_moebius_${TAG}_${DAY}" "$B/moebius_perf" -b 20 -e 26 -i 2 -t "$(nproc)" -n 5
+fi
+nvidia-smi --query-gpu=temperature.gpu,clocks.sm,clocks.mem,power.draw --format=csv \
+  >"$REPORT/gpu_after.csv"
+
+step "summary"
+{
+  echo "harsanyi GPU report: git $GIT_SHA, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(hostname)"
+  echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n 1)"
+  echo "LibTorch: $(torch_field torch_version) (CUDA $(torch_field torch_cuda), cxx11 ABI $(torch_field torch_cxx11_abi))"
+  echo "ctest: $(grep -E 'tests passed|tests failed' "$REPORT/ctest.log" | tail -n 1), $skipped skipped"
+  echo "CUDA tests: $(grep -E '^\[  PASSED  \]' "$REPORT/test_cuda_backend.log" | tail -n 1)"
+  for f in "$REPORT"/gpu_moebius_*.txt "$REPORT"/gpu_sgd_*.txt "$REPORT"/cpu_*.txt; do
+    [[ -e $f ]] || continue
+    echo "$(basename "$f"): $(grep '^# result' "$f" | tail -n 1)"
+  done
+} | tee "$REPORT/SUMMARY.txt"
