@@ -58,8 +58,8 @@ void record_event_times(const Case& c, const std::string& kernel, const std::vec
                         int warmup) {
   const std::size_t skip = static_cast<std::size_t>(std::max(0, warmup));
   const Stats st = stats_after(times, skip);
-  std::vector<double> timed(times.begin() + static_cast<std::ptrdiff_t>(std::min(skip, times.size())),
-                            times.end());
+  std::vector<double> timed(
+      times.begin() + static_cast<std::ptrdiff_t>(std::min(skip, times.size())), times.end());
   event_rows()[row_key(c.n, dtype_name(c.dtype), c.threads, static_cast<long long>(c.samples))]
               [kernel] = {{"median_s", st.median},
                           {"min_s", st.min},
@@ -88,9 +88,9 @@ bool annotate_json(const std::string& path, const std::string& device, const std
   j["context"]["gpu_timing"] = timing;
   for (auto& r : j["results"]) {
     if (!r["n"].is_number() || !r["threads"].is_number() || !r["samples"].is_number()) continue;
-    const auto it = event_rows().find(row_key(r["n"].get<long long>(), r["dtype"].get<std::string>(),
-                                              r["threads"].get<long long>(),
-                                              r["samples"].get<long long>()));
+    const auto it =
+        event_rows().find(row_key(r["n"].get<long long>(), r["dtype"].get<std::string>(),
+                                  r["threads"].get<long long>(), r["samples"].get<long long>()));
     r["event_timings"] = it == event_rows().end() ? nlohmann::json(nullptr) : it->second;
   }
   std::ofstream out(path);

@@ -2,10 +2,11 @@
 // one device-to-device copy of the same array, the bytes-moved floor, and the dense ±1-matrix
 // cuBLAS GEMM of the lab's formulation (DESIGN §2). GPU times are CUDA-event times.
 // Formulas of every column: bench/README.md.
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <fmt/core.h>
 #include <memory>
 #include <stdexcept>
 #include <type_traits>
@@ -26,10 +27,10 @@ using harsanyi::subset_count;
 
 namespace {
 
-constexpr std::size_t kGuard = 4096;        // poisoned elements before and after the copies
+constexpr std::size_t kGuard = 4096;          // poisoned elements before and after the copies
 constexpr std::size_t kCallBytes = 16 << 20;  // calls per repetition: >= 16 MiB of work ...
-constexpr int kMaxCalls = 256;               // ... but at most 256 launches
-constexpr double kF32Tolerance = 1e-5;       // f32 vs the float64 reference, relative to max|ref|
+constexpr int kMaxCalls = 256;                // ... but at most 256 launches
+constexpr double kF32Tolerance = 1e-5;        // f32 vs the float64 reference, relative to max|ref|
 constexpr double kGemmTolF64 = 1e-10, kGemmTolF32 = 1e-4;
 
 std::size_t array_bytes(const hb::Case& c) {
@@ -41,7 +42,9 @@ int calls_for(const hb::Case& c) {
       std::clamp<std::size_t>(kCallBytes / std::max<std::size_t>(1, array_bytes(c)), 1, kMaxCalls));
 }
 
-bool gemm_for(const hb::Case& c) { return c.n <= c.opt->extra_int("gemm-maxn"); }
+bool gemm_for(const hb::Case& c) {
+  return c.n <= c.opt->extra_int("gemm-maxn");
+}
 
 // Passes over the array of the CUDA transform: the tile pass plus one per column group.
 int passes_for(int n, std::size_t element_size) {
@@ -52,15 +55,16 @@ int passes_for(int n, std::size_t element_size) {
 
 std::size_t device_bytes(const hb::Case& c) {
   const std::size_t a = array_bytes(c), copies = static_cast<std::size_t>(calls_for(c));
-  std::size_t need = a                                                 // pristine input
+  std::size_t need = a                                                    // pristine input
                      + copies * a + 2 * kGuard * hb::dtype_size(c.dtype)  // work copies + guards
-                     + copies * a;                                     // copy destinations
+                     + copies * a;                                        // copy destinations
   if (gemm_for(c))
     need += copies * a + (std::size_t{1} << (2 * c.n)) * hb::dtype_size(c.dtype);  // out + M
   return need;
 }
 
-template <class T> struct GpuMoebiusState : hb::TypedState {
+template <class T>
+struct GpuMoebiusState : hb::TypedState {
   using value_type = T;
   int n = 0, copies = 1;
   bool gemm = false;
@@ -72,13 +76,17 @@ template <class T> struct GpuMoebiusState : hb::TypedState {
   std::unique_ptr<hg::DenseMoebius<T>> dense;
 
   explicit GpuMoebiusState(const hb::Case& c)
-      : n(c.n), copies(calls_for(c)), gemm(gemm_for(c)), samples(c.samples),
-        len(c.samples * subset_count(c.n)), input(len) {
+      : n(c.n),
+        copies(calls_for(c)),
+        gemm(gemm_for(c)),
+        samples(c.samples),
+        len(c.samples * subset_count(c.n)),
+        input(len) {
     const std::size_t need = device_bytes(c), free_bytes = cu::device_free_bytes();
     if (need > free_bytes)
-      throw std::runtime_error(fmt::format("needs {} of device memory, {} free",
-                                           harsanyi::format_bytes(static_cast<double>(need)),
-                                           harsanyi::format_bytes(static_cast<double>(free_bytes))));
+      throw std::runtime_error(fmt::format(
+          "needs {} of device memory, {} free", harsanyi::format_bytes(static_cast<double>(need)),
+          harsanyi::format_bytes(static_cast<double>(free_bytes))));
     for (std::size_t k = 0; k < samples; ++k)
       hb::fill_uniform(input.data() + k * subset_count(n), subset_count(n), 1000 + k);
     pristine = std::make_unique<hg::DeviceBuffer>(len * sizeof(T));
@@ -96,10 +104,14 @@ template <class T> struct GpuMoebiusState : hb::TypedState {
   T* gemm_copy(int i) const { return static_cast<T*>(gemm_out->get()) + i * len; }
 };
 
-template <class F> void visit(hb::CaseState& st, F&& f) { hb::visit<GpuMoebiusState>(st, f); }
+template <class F>
+void visit(hb::CaseState& st, F&& f) {
+  hb::visit<GpuMoebiusState>(st, f);
+}
 
 // Starts the timer before the first call of a repetition and stops it after the last.
-template <class S, class Launch> void timed_call(S& s, hg::EventTimer& t, int i, Launch&& launch) {
+template <class S, class Launch>
+void timed_call(S& s, hg::EventTimer& t, int i, Launch&& launch) {
   if (i == 0) t.start();
   launch();
   if (i == s.copies - 1) t.stop(s.copies);
@@ -142,8 +154,9 @@ int main(int argc, char** argv) {
 
   hb::OpDef op;
   op.name = "gpu_moebius_perf";
-  op.summary = "CUDA Moebius transform of [samples, 2^n] vs a device-to-device copy, the bytes "
-               "floor and the dense +-1-matrix cuBLAS GEMM";
+  op.summary =
+      "CUDA Moebius transform of [samples, 2^n] vs a device-to-device copy, the bytes "
+      "floor and the dense +-1-matrix cuBLAS GEMM";
   op.default_min_n = 10;
   op.default_max_n = 28;
   op.max_allowed_n = 30;
@@ -166,14 +179,14 @@ int main(int argc, char** argv) {
       "f32: <= 1e-5 x max|ref|), buffers poisoned with NaN first; GEMM vs the same reference",
   };
   op.columns = {
-      {"bytes", "B", hb::Fmt::integer, 0, 11},     {"passes", "-", hb::Fmt::integer, 0, 7},
-      {"time", "ms", hb::Fmt::fixed, 4, 10},       {"spread", "%", hb::Fmt::fixed, 1, 7},
-      {"GB/s", "GB/s", hb::Fmt::fixed, 1, 8},      {"pass_GB/s", "GB/s", hb::Fmt::fixed, 1, 10},
-      {"floor", "ms", hb::Fmt::fixed, 4, 9},       {"copy", "ms", hb::Fmt::fixed, 4, 9},
+      {"bytes", "B", hb::Fmt::integer, 0, 11},      {"passes", "-", hb::Fmt::integer, 0, 7},
+      {"time", "ms", hb::Fmt::fixed, 4, 10},        {"spread", "%", hb::Fmt::fixed, 1, 7},
+      {"GB/s", "GB/s", hb::Fmt::fixed, 1, 8},       {"pass_GB/s", "GB/s", hb::Fmt::fixed, 1, 10},
+      {"floor", "ms", hb::Fmt::fixed, 4, 9},        {"copy", "ms", hb::Fmt::fixed, 4, 9},
       {"copy_GB/s", "GB/s", hb::Fmt::fixed, 1, 10}, {"x_copy", "x", hb::Fmt::fixed, 2, 7},
-      {"gemm", "ms", hb::Fmt::fixed, 4, 10},       {"gemm_x", "x", hb::Fmt::fixed, 1, 8},
+      {"gemm", "ms", hb::Fmt::fixed, 4, 10},        {"gemm_x", "x", hb::Fmt::fixed, 1, 8},
       {"gemm_TF/s", "TF/s", hb::Fmt::fixed, 2, 10}, {"err_cpu", "rel", hb::Fmt::sci, 1, 9},
-      {"bitwise", "-", hb::Fmt::text, 0, 8},       {"err_gemm", "rel", hb::Fmt::sci, 1, 9},
+      {"bitwise", "-", hb::Fmt::text, 0, 8},        {"err_gemm", "rel", hb::Fmt::sci, 1, 9},
   };
   op.memory_bytes = [](const hb::Case& c) {
     // host: the input, the float64 input and reference, the CPU same-type result, the download
@@ -261,7 +274,8 @@ int main(int argc, char** argv) {
         row["gemm"] = 1e3 * gm.median;
         row["gemm_x"] = gm.median / tr.median;
         const double flops = 2.0 * static_cast<double>(subset_count(s.n)) *
-                             static_cast<double>(subset_count(s.n)) * static_cast<double>(s.samples);
+                             static_cast<double>(subset_count(s.n)) *
+                             static_cast<double>(s.samples);
         row["gemm_TF/s"] = flops / gm.median / 1e12;
       }
     });
@@ -289,8 +303,7 @@ int main(int argc, char** argv) {
       hg::fill_bytes(s.work->get(), 0xFF, work_bytes, s.stream.get());
       hg::synchronize(s.stream.get());
       hg::upload(s.work_copy(0), x.data(), s.len * sizeof(T));
-      cu::lattice_transform(cu::LatticeOp::Moebius, s.work_copy(0), s.n, s.samples,
-                            s.stream.get());
+      cu::lattice_transform(cu::LatticeOp::Moebius, s.work_copy(0), s.n, s.samples, s.stream.get());
       hg::synchronize(s.stream.get());
       std::vector<unsigned char> all(work_bytes);
       hg::download(all.data(), s.work->get(), work_bytes);
@@ -310,8 +323,8 @@ int main(int argc, char** argv) {
       if (sizeof(T) == 8 && (err != 0.0 || !bitwise))
         fail(fmt::format("float64 transform differs from the CPU's by {:.3e} (must be 0)", err));
       if (sizeof(T) == 4 && !(err <= kF32Tolerance))
-        fail(fmt::format("float32 transform: error {:.3e} x max|ref| > {:.0e}", err,
-                         kF32Tolerance));
+        fail(
+            fmt::format("float32 transform: error {:.3e} x max|ref| > {:.0e}", err, kF32Tolerance));
 
       // The timed copies hold the timed input bitwise.
       std::vector<T> copied(s.len);
@@ -335,8 +348,8 @@ int main(int argc, char** argv) {
         row["err_gemm"] = bad ? std::nan("") : ge;
         const double tol = sizeof(T) == 8 ? kGemmTolF64 : kGemmTolF32;
         if (bad || !(ge <= tol))
-          fail(fmt::format("dense GEMM: error {:.3e} x max|ref| (tolerance {:.0e}), {} NaN/inf",
-                           ge, tol, bad));
+          fail(fmt::format("dense GEMM: error {:.3e} x max|ref| (tolerance {:.0e}), {} NaN/inf", ge,
+                           tol, bad));
       }
     });
     return r;

@@ -1,10 +1,11 @@
 // gpu_sgd_perf: the fused GPU sgd AND-OR fit (cuda::fit_and_or_sgd_batch, DESIGN §2.1) on a
 // large batch, against the CPU solver (fit_and_or_sgd_batch) on a few of the same samples, which
 // must give the same losses. Formulas of every column: bench/README.md.
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <fmt/core.h>
 #include <memory>
 #include <type_traits>
 #include <vector>
@@ -41,7 +42,8 @@ std::size_t cpu_samples_for(const hb::Case& c) {
   return std::min(m, c.samples);
 }
 
-template <class T> struct GpuSgdState : hb::TypedState {
+template <class T>
+struct GpuSgdState : hb::TypedState {
   using value_type = T;
   int n = 0;
   std::size_t samples = 0, len = 0, m = 0;
@@ -50,7 +52,10 @@ template <class T> struct GpuSgdState : hb::TypedState {
   std::vector<std::size_t> picked;  // which samples are refitted on the CPU
   harsanyi::AndOrBatch<T> gpu, cpu;
   explicit GpuSgdState(const hb::Case& c)
-      : n(c.n), samples(c.samples), len(subset_count(c.n)), m(cpu_samples_for(c)),
+      : n(c.n),
+        samples(c.samples),
+        len(subset_count(c.n)),
+        m(cpu_samples_for(c)),
         v(c.samples * subset_count(c.n)) {
     opt.iters = iters_for(c);
     // As extract_perf: a planted game (integer AND and OR terms of orders 1..4) plus uniform
@@ -63,17 +68,21 @@ template <class T> struct GpuSgdState : hb::TypedState {
       for (std::size_t i = 0; i < len; ++i) v[s * len + i] = static_cast<T>(g[i] + 0.5 * noise[i]);
     }
     // Evenly spaced samples, the first and the last included.
-    for (std::size_t k = 0; k < m; ++k)
-      picked.push_back(m == 1 ? 0 : k * (samples - 1) / (m - 1));
+    for (std::size_t k = 0; k < m; ++k) picked.push_back(m == 1 ? 0 : k * (samples - 1) / (m - 1));
     v_cpu.resize(m * len);
     for (std::size_t k = 0; k < m; ++k)
       std::copy_n(v.begin() + picked[k] * len, len, v_cpu.begin() + k * len);
   }
 };
 
-template <class F> void visit(hb::CaseState& st, F&& f) { hb::visit<GpuSgdState>(st, f); }
+template <class F>
+void visit(hb::CaseState& st, F&& f) {
+  hb::visit<GpuSgdState>(st, f);
+}
 
-double rel(double a, double b) { return std::fabs(a - b) / std::max(std::fabs(b), 1e-300); }
+double rel(double a, double b) {
+  return std::fabs(a - b) / std::max(std::fabs(b), 1e-300);
+}
 
 // max_i |g_i - e_i| / max(1, |e_i|) over one sample's row of the GPU and CPU arrays.
 template <class V>
@@ -103,8 +112,9 @@ int main(int argc, char** argv) {
 
   hb::OpDef op;
   op.name = "gpu_sgd_perf";
-  op.summary = "fused GPU sgd AND-OR fit (DESIGN 2.1), cuda::fit_and_or_sgd_batch, vs the CPU "
-               "solver on a few of the samples";
+  op.summary =
+      "fused GPU sgd AND-OR fit (DESIGN 2.1), cuda::fit_and_or_sgd_batch, vs the CPU "
+      "solver on a few of the samples";
   op.default_min_n = 10;
   op.default_max_n = 10;
   op.max_allowed_n = 20;
@@ -141,7 +151,8 @@ int main(int argc, char** argv) {
   op.kernels = {
       {"gpu", nullptr,
        [](hb::CaseState& st, int) {
-         visit(st, [](auto& s) { cu::fit_and_or_sgd_batch(s.v.data(), s.samples, s.n, s.opt, s.gpu); });
+         visit(st,
+               [](auto& s) { cu::fit_and_or_sgd_batch(s.v.data(), s.samples, s.n, s.opt, s.gpu); });
        }},
       {"cpu", nullptr,
        [](hb::CaseState& st, int) {
@@ -182,7 +193,7 @@ int main(int argc, char** argv) {
         d_loss = std::isnan(dl) ? INFINITY : std::max(d_loss, dl);
         same = same && s.gpu.loss[g] == s.cpu.loss[k];
         for (const auto* pair : {&s.gpu.and_, &s.gpu.or_, &s.gpu.p, &s.gpu.q}) {
-          const auto& e = pair == &s.gpu.and_ ? s.cpu.and_
+          const auto& e = pair == &s.gpu.and_  ? s.cpu.and_
                           : pair == &s.gpu.or_ ? s.cpu.or_
                           : pair == &s.gpu.p   ? s.cpu.p
                                                : s.cpu.q;

@@ -15,16 +15,18 @@
 namespace harsanyi::bench::gpu {
 namespace {
 
-#define BENCH_CUBLAS_CHECK(call)                                                           \
-  do {                                                                                     \
-    const cublasStatus_t st_ = (call);                                                     \
-    if (st_ != CUBLAS_STATUS_SUCCESS)                                                      \
-      throw std::runtime_error(std::string("cuBLAS error: ") + #call + " failed with " +   \
+#define BENCH_CUBLAS_CHECK(call)                                                              \
+  do {                                                                                        \
+    const cublasStatus_t st_ = (call);                                                        \
+    if (st_ != CUBLAS_STATUS_SUCCESS)                                                         \
+      throw std::runtime_error(std::string("cuBLAS error: ") + #call + " failed with " +      \
                                cublasGetStatusName(st_) + " (" + cublasGetStatusString(st_) + \
-                               ") at " + __FILE__ + ":" + std::to_string(__LINE__));       \
+                               ") at " + __FILE__ + ":" + std::to_string(__LINE__));          \
   } while (0)
 
-cudaStream_t as_stream(cuda::Stream s) { return reinterpret_cast<cudaStream_t>(s); }
+cudaStream_t as_stream(cuda::Stream s) {
+  return reinterpret_cast<cudaStream_t>(s);
+}
 
 // M[S][T] = (-1)^{|S|-|T|} if T ⊆ S else 0, column-major: element (row S, column T) at T·2^n + S.
 template <class T>
@@ -70,8 +72,8 @@ void EventTimer::stop(int calls) {
   HARSANYI_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(stop_)));
   HARSANYI_CUDA_CHECK(cudaGetLastError());  // a failed kernel between the events
   float ms = 0.0f;
-  HARSANYI_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start_),
-                                           static_cast<cudaEvent_t>(stop_)));
+  HARSANYI_CUDA_CHECK(
+      cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start_), static_cast<cudaEvent_t>(stop_)));
   times_.push_back(1e-3 * static_cast<double>(ms) / std::max(1, calls));
 }
 
@@ -91,14 +93,18 @@ Stats stats_after(const std::vector<double>& times, std::size_t skip) {
 DeviceBuffer::DeviceBuffer(std::size_t bytes) : bytes_(bytes) {
   HARSANYI_CUDA_CHECK(cudaMalloc(&ptr_, std::max<std::size_t>(bytes, 1)));
 }
-DeviceBuffer::~DeviceBuffer() { cudaFree(ptr_); }
+DeviceBuffer::~DeviceBuffer() {
+  cudaFree(ptr_);
+}
 
 StreamOwner::StreamOwner() {
   cudaStream_t s = nullptr;
   HARSANYI_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   stream_ = s;
 }
-StreamOwner::~StreamOwner() { cudaStreamDestroy(as_stream(stream_)); }
+StreamOwner::~StreamOwner() {
+  cudaStreamDestroy(as_stream(stream_));
+}
 
 void copy_d2d(void* dst, const void* src, std::size_t bytes, cuda::Stream stream) {
   HARSANYI_CUDA_CHECK(
@@ -109,11 +115,17 @@ void fill_bytes(void* dst, int byte, std::size_t bytes, cuda::Stream stream) {
   HARSANYI_CUDA_CHECK(cudaMemsetAsync(dst, byte, bytes, as_stream(stream)));
 }
 
+// The benchmarks' streams are non-blocking: they do not order with the legacy default stream that
+// cudaMemcpy uses, and a pageable host-to-device cudaMemcpy may return before its DMA is done.
+// Both copies therefore wait for the whole device, before and after.
 void upload(void* dst, const void* src, std::size_t bytes) {
+  HARSANYI_CUDA_CHECK(cudaDeviceSynchronize());
   HARSANYI_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+  HARSANYI_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 void download(void* dst, const void* src, std::size_t bytes) {
+  HARSANYI_CUDA_CHECK(cudaDeviceSynchronize());
   HARSANYI_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
 }
 
@@ -144,12 +156,14 @@ DenseMoebius<T>::DenseMoebius(int n, cuda::Stream stream) : n_(n), stream_(strea
   synchronize(stream);
 }
 
-template <class T> DenseMoebius<T>::~DenseMoebius() {
+template <class T>
+DenseMoebius<T>::~DenseMoebius() {
   cudaFree(matrix_);
   cublasDestroy(static_cast<cublasHandle_t>(handle_));
 }
 
-template <class T> void DenseMoebius<T>::apply(const T* d_in, T* d_out, std::size_t samples) {
+template <class T>
+void DenseMoebius<T>::apply(const T* d_in, T* d_out, std::size_t samples) {
   // Rows of the batch are the columns of a column-major 2^n × samples matrix: out = M · in.
   const int len = 1 << n_;
   const int cols = static_cast<int>(samples);

@@ -80,9 +80,9 @@ class StreamOwner {
 void copy_d2d(void* dst, const void* src, std::size_t bytes, cuda::Stream stream);
 /// @brief Asynchronous cudaMemsetAsync of `bytes` bytes to `byte` (0xFF: every float/double NaN).
 void fill_bytes(void* dst, int byte, std::size_t bytes, cuda::Stream stream);
-/// @brief Synchronous host-to-device copy.
+/// @brief Host-to-device copy, complete on return (waits for the device before and after).
 void upload(void* dst, const void* src, std::size_t bytes);
-/// @brief Synchronous device-to-host copy.
+/// @brief Device-to-host copy after all earlier device work (waits for the device first).
 void download(void* dst, const void* src, std::size_t bytes);
 /// @brief Waits for the stream and checks for errors of earlier launches.
 void synchronize(cuda::Stream stream);
@@ -91,7 +91,8 @@ void synchronize(cuda::Stream stream);
 /// for `samples` rows of 2^n elements, M[S][T] = (-1)^{|S|-|T|} if T ⊆ S else 0, one cuBLAS GEMM
 /// (sgemm / dgemm, default math mode: no TF32, as PyTorch's default for float32 matmul).
 /// Holds the cuBLAS handle and the 2^n × 2^n matrix (4^n elements) on the device.
-template <class T> class DenseMoebius {
+template <class T>
+class DenseMoebius {
  public:
   /// @brief Builds M on the device for rows of 2^n elements; work goes to `stream`.
   DenseMoebius(int n, cuda::Stream stream);
