@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
   return (sum == size && w >= 0) ? 0 : 1;
 }
 C
-h5pcc -o "$SMOKE/smoke" "$SMOKE/smoke.c"
+(cd "$SMOKE" && h5pcc -o smoke smoke.c)  # h5pcc leaves smoke.o in the working folder
 mpirun -np 2 "$SMOKE/smoke" "$SMOKE/smoke.h5" | tee "$REPORT/mpi_smoke.txt"
 
 # ---------------------------------------------------------------------------------------------
