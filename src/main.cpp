@@ -122,7 +122,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("config", run.config_path, "study config (TOML, DESIGN §6.1)");
   run_cmd->add_option("--set", run.sets,
                       "override a key: --set section.key=value (repeatable), e.g. "
-                      "--set train.epochs=5 --set output.path=s.h5");
+                      "--set train.epochs=5 --set output.path=s.h5")
+      ->allow_extra_args(false);
   run_cmd->add_flag("--resume", run.resume,
                     "continue an interrupted study (OUT.part and the checkpoints in OUT.ckpt/)");
   run_cmd->add_flag("--force", run.force,
