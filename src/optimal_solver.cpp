@@ -124,6 +124,279 @@ double certify(const T* lam_a, const T* lam_o, int n, double b, Workspace<T>& w)
   return std::max(best, optimal_dual_bound(w.mu_a.data(), w.vd.data(), n, b, w.work.data()));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Crossover ("reduced LP polishing"). Near the optimum the nonzeros of (a, o) = (I_and, I_or)
+// and the box rows the iterate touches are few at sparse optima. The LP restricted to a column
+// set C (candidate nonzeros) and a row set R (candidate active rows) is small; it is solved
+// exactly through its dual
+//
+//     max Σ_{S∈R} μ_S v_S − b|μ_S|   s.t.  |[Zᵀ; O⁻ᵀ]_{C,R} μ_R| ≤ 1
+//
+// (μ = μ⁺ − μ⁻ ≥ 0 splits; the origin is feasible, so one phase of a dense tableau simplex),
+// whose final tableau also gives the restricted primal a_C (the multipliers of its rows). The
+// dual μ (zero outside R) is then checked on every column with the fast transforms, the primal
+// on every row; violated columns join C and violated rows join R, and the restricted LP is
+// solved again (column and row generation). Both results stay valid whatever C and R are: the
+// primal is projected onto the box and evaluated, the dual rescaled to feasibility (the usual
+// certificate). When no column and no row is violated, they are optimal and the gap closes to
+// rounding. Columns a_T and o_T with |T| <= 1 are the same column (the OR terms of order <= 1
+// duplicate the AND terms), so o_T is merged into a_T there.
+
+// Entry (S, column c) of [Z O⁻¹]: c < len is a_T (1[T ⊆ S]), c >= len is o_T with T = c − len
+// (O⁻¹: 1 for T = ∅, else 1[T ∩ S ≠ ∅]).
+inline double basis_entry(std::uint64_t s, std::uint64_t c, std::uint64_t len) {
+  if (c < len) return (c & s) == c ? 1.0 : 0.0;
+  const std::uint64_t t = c - len;
+  return (t == 0 || (t & s) != 0) ? 1.0 : 0.0;
+}
+
+struct Crossover {
+  std::vector<std::uint64_t> rows, cols, sol_cols;  // sol_cols: the columns of a_c
+  std::vector<double> tab, mu_r, a_c, mu;
+  std::vector<std::size_t> basis;
+  std::vector<std::pair<double, std::uint64_t>> cand;
+  double credit = 0.0;  // work units of iterations since the last attempt
+  double need = 0.0;    // credit the next attempt waits for (the last attempt's work)
+};
+
+// The restricted dual LP above by a dense tableau simplex (Dantzig's rule, Bland's after
+// 4·(rows + columns) pivots against cycling). Fills cx.mu_r (|R|) and cx.a_c (|C|); false when
+// unbounded (the restricted primal is infeasible: C is too small) or out of pivots. `units`
+// accumulates the work.
+bool solve_restricted(const double* vd, double bd, std::uint64_t len, Crossover& cx,
+                      double& units, double budget) {
+  const std::size_t nr = cx.rows.size(), ncol = cx.cols.size();
+  const std::size_t m = 2 * ncol;             // constraints: +col, −col
+  const std::size_t nv = 2 * nr;              // structural: μ⁺_S, μ⁻_S
+  const std::size_t w = nv + m + 1;           // + slacks + rhs
+  cx.tab.assign((m + 1) * w, 0.0);
+  double* t = cx.tab.data();
+  for (std::size_t j = 0; j < ncol; ++j) {
+    double* rp = t + (2 * j) * w;
+    double* rn = t + (2 * j + 1) * w;
+    for (std::size_t i = 0; i < nr; ++i) {
+      const double e = basis_entry(cx.rows[i], cx.cols[j], len);
+      rp[2 * i] = e;
+      rp[2 * i + 1] = -e;
+      rn[2 * i] = -e;
+      rn[2 * i + 1] = e;
+    }
+    rp[nv + 2 * j] = 1.0;
+    rn[nv + 2 * j + 1] = 1.0;
+    rp[w - 1] = rn[w - 1] = 1.0;
+  }
+  double* obj = t + m * w;  // reduced costs c_B B⁻¹ A_j − c_j; the objective value at w − 1
+  for (std::size_t i = 0; i < nr; ++i) {
+    obj[2 * i] = -(vd[cx.rows[i]] - bd);
+    obj[2 * i + 1] = -(-vd[cx.rows[i]] - bd);
+  }
+  cx.basis.resize(m);
+  for (std::size_t r = 0; r < m; ++r) cx.basis[r] = nv + r;
+  const double eps = 1e-10;
+  const std::size_t bland_after = 4 * (m + nv), max_pivots = 50 * (m + nv);
+  std::size_t pivots = 0;
+  double work = static_cast<double>((m + 1) * w);  // work units: entries updated or scanned
+  std::vector<std::size_t> nz;                       // nonzeros of the pivot row
+  for (;; ++pivots) {
+    if (pivots >= max_pivots) return false;
+    if (units + work > budget) {
+      units += work;
+      return false;  // over the work budget of this attempt
+    }
+    const bool bland = pivots >= bland_after;
+    std::size_t enter = w;
+    double best = -eps;
+    for (std::size_t j = 0; j + 1 < w; ++j)
+      if (obj[j] < best) {
+        enter = j;
+        if (bland) break;
+        best = obj[j];
+      }
+    if (enter == w) break;  // optimal
+    std::size_t leave = m;
+    double ratio = 0.0;
+    for (std::size_t r = 0; r < m; ++r) {
+      const double p = t[r * w + enter];
+      if (p > eps) {
+        const double q = t[r * w + w - 1] / p;
+        if (leave == m || q < ratio - 1e-12 ||
+            (q <= ratio + 1e-12 && cx.basis[r] < cx.basis[leave])) {
+          leave = r;
+          ratio = q;
+        }
+      }
+    }
+    if (leave == m) return false;  // unbounded
+    double* pr = t + leave * w;
+    const double inv = 1.0 / pr[enter];
+    nz.clear();
+    for (std::size_t j = 0; j < w; ++j)
+      if (pr[j] != 0.0) {
+        pr[j] *= inv;
+        nz.push_back(j);
+      }
+    pr[enter] = 1.0;
+    std::size_t touched = 0;
+    for (std::size_t r = 0; r <= m; ++r) {
+      if (r == leave) continue;
+      double* rr = t + r * w;
+      const double f = rr[enter];
+      if (f == 0.0) continue;
+      ++touched;
+      for (const std::size_t j : nz) rr[j] -= f * pr[j];
+      rr[enter] = 0.0;
+    }
+    cx.basis[leave] = enter;
+    work += static_cast<double>(w + m) + static_cast<double>(touched * nz.size());
+  }
+  units += work;
+  cx.mu_r.assign(nr, 0.0);
+  for (std::size_t r = 0; r < m; ++r) {
+    const std::size_t b = cx.basis[r];
+    if (b < nv) cx.mu_r[b / 2] += (b % 2 == 0 ? 1.0 : -1.0) * t[r * w + w - 1];
+  }
+  cx.a_c.resize(ncol);
+  for (std::size_t j = 0; j < ncol; ++j) cx.a_c[j] = obj[nv + 2 * j] - obj[nv + 2 * j + 1];
+  return true;
+}
+
+// Rows the point touches (|q| at the bound, up to rounding).
+inline double touch_edge(const double* vd, double bd, std::uint64_t len) {
+  double vmax = 0.0;
+  for (std::uint64_t s = 0; s < len; ++s) vmax = std::max(vmax, std::fabs(vd[s]));
+  return bd - 1e-10 * (vmax + bd);
+}
+
+// Estimated work units of a crossover attempt at a point with feasible form q: a restricted LP
+// of about |R| rows and |R| columns takes ~4|R| pivots on a 2|R| × 4|R| tableau. Infinite when
+// more than max_basis rows are touched.
+template <class T>
+double crossover_estimate(const T* q, const double* vd, double bd, int n, std::size_t max_basis) {
+  const std::uint64_t len = subset_count(n);
+  const double edge = touch_edge(vd, bd, len);
+  std::size_t m = 0;
+  for (std::uint64_t s = 0; s < len; ++s)
+    if (std::fabs(static_cast<double>(q[s])) >= edge) ++m;
+  if (m == 0 || m > max_basis) return std::numeric_limits<double>::infinity();
+  const double md = static_cast<double>(m);
+  return 32.0 * md * md * md + static_cast<double>(len) * (8 * n + 40);
+}
+
+// Value of candidate column c of the point (a, o) (merged for |T| <= 1).
+template <class T> double column_value(const T* a, const T* o, std::uint64_t c, std::uint64_t len) {
+  if (c >= len) return static_cast<double>(o[c - len]);
+  return static_cast<double>(a[c]) + ((c & (c - 1)) == 0 ? static_cast<double>(o[c]) : 0.0);
+}
+
+// One crossover attempt at the current point (I_and a, I_or o and q of its feasible form).
+// Returns false when no restricted LP could be solved; else fills xb, yb (the restricted
+// primal, x = Z a, y = O⁻¹ o) and mu (the restricted dual, zero outside R). `units` returns
+// the work spent.
+template <class T>
+bool crossover_attempt(const T* a, const T* o, const T* q, const double* vd, double bd, int n,
+                       std::size_t max_basis, double budget, Crossover& cx, double* full_a,
+                       double* full_o, T* xb, T* yb, double* mu, double& units) {
+  const std::uint64_t len = subset_count(n);
+  units = static_cast<double>(len) * (n + 8);
+  double vmax = 0.0;
+  for (std::uint64_t s = 0; s < len; ++s) vmax = std::max(vmax, std::fabs(vd[s]));
+  const double edge = touch_edge(vd, bd, len);
+  cx.rows.clear();
+  for (std::uint64_t s = 0; s < len; ++s)
+    if (std::fabs(static_cast<double>(q[s])) >= edge) {
+      if (cx.rows.size() >= max_basis) return false;
+      cx.rows.push_back(s);
+    }
+  if (cx.rows.empty()) return false;
+  // columns: the |R| largest entries of the point
+  cx.cand.clear();
+  for (std::uint64_t t = 0; t < len; ++t) {
+    const bool low = (t & (t - 1)) == 0;
+    cx.cand.emplace_back(std::fabs(column_value(a, o, t, len)), t);
+    if (!low) cx.cand.emplace_back(std::fabs(static_cast<double>(o[t])), len + t);
+  }
+  auto by_size = [](const auto& x, const auto& y) {
+    return x.first > y.first || (x.first == y.first && x.second < y.second);
+  };
+  const std::size_t take = std::min(cx.rows.size(), cx.cand.size());
+  std::partial_sort(cx.cand.begin(), cx.cand.begin() + static_cast<std::ptrdiff_t>(take),
+                    cx.cand.end(), by_size);
+  cx.cols.clear();
+  for (std::size_t j = 0; j < take && cx.cand[j].first > 0; ++j) cx.cols.push_back(cx.cand[j].second);
+  std::sort(cx.cols.begin(), cx.cols.end());
+  bool solved = false;
+  for (int round = 0; round < 12; ++round) {
+    if (cx.rows.size() > max_basis || cx.cols.size() > max_basis) break;
+    if (!solve_restricted(vd, bd, len, cx, units, budget)) break;
+    solved = true;
+    cx.sol_cols = cx.cols;
+    // the restricted primal and dual on the full lattice
+    std::fill(full_a, full_a + len, 0.0);
+    std::fill(full_o, full_o + len, 0.0);
+    for (std::size_t j = 0; j < cx.cols.size(); ++j) {
+      const std::uint64_t c = cx.cols[j];
+      if (c < len)
+        full_a[c] = cx.a_c[j];
+      else
+        full_o[c - len] = cx.a_c[j];
+    }
+    zeta_transform(full_a, n);
+    or_synthesis(full_o, n);
+    std::fill(mu, mu + len, 0.0);
+    for (std::size_t i = 0; i < cx.rows.size(); ++i) mu[cx.rows[i]] = cx.mu_r[i];
+    units += static_cast<double>(len) * (4 * n + 16);
+    // violated rows: |x + y − v| > b
+    std::vector<std::pair<double, std::uint64_t>> bad_rows, bad_cols;
+    for (std::uint64_t s = 0; s < len; ++s) {
+      const double ex = std::fabs(full_a[s] + full_o[s] - vd[s]) - bd;
+      if (ex > 1e-9 * (vmax + bd)) bad_rows.emplace_back(ex, s);
+    }
+    // violated columns: |Zᵀμ| > 1, |O⁻ᵀμ| > 1 (xb, yb hold the point afterwards)
+    std::copy(mu, mu + len, full_a);
+    zeta_transpose(full_a, n);
+    for (std::uint64_t t = 0; t < len; ++t)
+      if (std::fabs(full_a[t]) > 1 + 1e-9) bad_cols.emplace_back(std::fabs(full_a[t]), t);
+    std::copy(mu, mu + len, full_a);
+    or_synthesis_transpose(full_a, n);
+    for (std::uint64_t t = 0; t < len; ++t)
+      if ((t & (t - 1)) != 0 && std::fabs(full_a[t]) > 1 + 1e-9)
+        bad_cols.emplace_back(std::fabs(full_a[t]), len + t);
+    if (bad_rows.empty() && bad_cols.empty()) break;  // optimal
+    if (round == 11) break;
+    const std::size_t add_r = std::max<std::size_t>(8, cx.rows.size() / 4);
+    const std::size_t add_c = std::max<std::size_t>(8, cx.cols.size() / 4);
+    auto add = [&](std::vector<std::pair<double, std::uint64_t>>& bad, std::size_t k,
+                   std::vector<std::uint64_t>& set) {
+      k = std::min(k, bad.size());
+      std::partial_sort(bad.begin(), bad.begin() + static_cast<std::ptrdiff_t>(k), bad.end(),
+                        by_size);
+      for (std::size_t i = 0; i < k; ++i) set.push_back(bad[i].second);
+      std::sort(set.begin(), set.end());
+      set.erase(std::unique(set.begin(), set.end()), set.end());
+    };
+    add(bad_rows, add_r, cx.rows);
+    add(bad_cols, add_c, cx.cols);
+  }
+  if (!solved) return false;
+  // xb, yb: the last restricted primal (recomputed: full_a was reused for the pricing)
+  std::fill(full_a, full_a + len, 0.0);
+  std::fill(full_o, full_o + len, 0.0);
+  for (std::size_t j = 0; j < cx.sol_cols.size(); ++j) {
+    const std::uint64_t c = cx.sol_cols[j];
+    if (c < len)
+      full_a[c] = cx.a_c[j];
+    else
+      full_o[c - len] = cx.a_c[j];
+  }
+  zeta_transform(full_a, n);
+  or_synthesis(full_o, n);
+  for (std::uint64_t s = 0; s < len; ++s) {
+    xb[s] = static_cast<T>(full_a[s]);
+    yb[s] = static_cast<T>(full_o[s]);
+  }
+  return true;
+}
+
 template <class T>
 OptimalStats fit_one(const T* v, int n, const OptimalOptions& opt, const Steps<T>& st, T* a,
                      T* o, T* p, T* q, double* trace) {
@@ -171,8 +444,12 @@ OptimalStats fit_one(const T* v, int n, const OptimalOptions& opt, const Steps<T
   std::int64_t k = 0;  // Halpern step since the last restart
   std::int64_t it = 0;
   bool converged = gap_closed();
+  Crossover cx;
+  LatticeVector<T> xb, yb;  // the crossover's primal point (allocated at its first attempt)
+  const double iter_units = static_cast<double>(len) * (4 * n + 24);
   while (!converged && it < opt.max_iters) {
     ++it;
+    cx.credit += iter_units;
     const T tau_scale = static_cast<T>(eta / omega), sigma_scale = static_cast<T>(omega);
     // Mᵀλ_a, Oᵀλ_o
     std::copy(w.la.begin(), w.la.end(), w.xn.begin());
@@ -214,6 +491,33 @@ OptimalStats fit_one(const T* v, int n, const OptimalOptions& opt, const Steps<T
       evaluate(w.xn.data(), w.yn.data());
       best_bound = std::max(best_bound, certify(w.ka.data(), w.ko.data(), n, bd, w));
       converged = gap_closed();
+      // A crossover attempt may take 4× the work of the iterations since the last one, and
+      // waits for as much work as the last one took (so crossovers take at most about 4/5 of
+      // the time, usually far less) and for a point that touches few enough rows for the
+      // restricted LP to be affordable.
+      if (!converged && opt.max_basis > 0 && cx.credit >= cx.need &&
+          cx.credit >= crossover_estimate(qt.data(), w.vd.data(), bd, n,
+                                          static_cast<std::size_t>(opt.max_basis))) {
+        if (xb.empty()) {
+          xb.resize(len);
+          yb.resize(len);
+          cx.mu.resize(len);
+        }
+        double units = 0.0;
+        const bool formed = crossover_attempt(a, o, qt.data(), w.vd.data(), bd, n,
+                                              static_cast<std::size_t>(opt.max_basis),
+                                              4.0 * cx.credit, cx,
+                                              w.mu_a.data(), w.mu_o.data(), xb.data(),
+                                              yb.data(), cx.mu.data(), units);
+        cx.credit = 0.0;
+        cx.need = units;
+        if (formed) {
+          const double db = optimal_dual_bound(cx.mu.data(), w.vd.data(), n, bd, w.work.data());
+          best_bound = std::max(best_bound, db);
+          evaluate(xb.data(), yb.data());
+          converged = gap_closed();
+        }
+      }
       if (trace_point) trace[it / opt.trace_every] = best_loss;
       if (converged) break;
     }
@@ -268,6 +572,7 @@ void check_options(const OptimalOptions& opt) {
   if (!(opt.tol > 0)) throw std::invalid_argument("optimal: tol must be > 0");
   if (opt.max_iters < 0) throw std::invalid_argument("optimal: max_iters must be >= 0");
   if (opt.check_every < 1) throw std::invalid_argument("optimal: check_every must be >= 1");
+  if (opt.max_basis < 0) throw std::invalid_argument("optimal: max_basis must be >= 0");
   if (opt.trace_every < 0) throw std::invalid_argument("optimal: trace_every must be >= 0");
   if (!(opt.qthres >= 0)) throw std::invalid_argument("optimal: qthres must be >= 0");
 }

@@ -19,6 +19,17 @@
 /// dual iterate (Mᵀλ_a, Oᵀλ_o and their mean), divides it by max(1, ‖Zᵀμ‖∞, ‖O⁻ᵀμ‖∞), keeps the
 /// best bound, evaluates the primal objective at a feasible point (q clamped to |q| ≤ b), keeps
 /// the best, and stops when (loss − bound) ≤ tol·|loss|. The certificate is computed in float64.
+///
+/// Crossover. Uniform rescaling magnifies the dual's errors by up to φ^n, so the certificate
+/// lags far behind the primal. At a check the solver may also solve the LP restricted to the
+/// box rows the iterate touches and to as many of its largest entries of (I_and, I_or), exactly
+/// (dense tableau simplex on the restricted dual, whose origin is feasible), then add the
+/// columns the restricted dual violates and the rows the restricted primal violates and solve
+/// again (column and row generation). The restricted primal (projected onto the box) and dual
+/// (rescaled) are candidates like the others, valid whatever the guess; once no row and no
+/// column is violated they are optimal and the gap closes to rounding. Attempts are
+/// rationed by work (see `max_basis` and optimal_solver.cpp): they wait for a point touching at
+/// most `max_basis` rows and for iterations worth the previous attempt's work.
 #pragma once
 
 #include <cstddef>
@@ -38,6 +49,7 @@ struct OptimalOptions {
   int check_every = 64;         ///< iterations between evaluations of loss and bound
   int trace_every = 0;          ///< record the best loss every K iterations (0: no trace)
   double primal_weight = 0.1;   ///< initial primal weight ω (steps τ/ω, σ·ω)
+  int max_basis = 2000;         ///< most touched rows a crossover attempt takes (0: no crossover)
 };
 
 /// Number of trace entries of the optimal solver: iterations 0, K, 2K, ... up to max_iters.
