@@ -129,14 +129,14 @@ compare "$T/a.h5" "$T/b.h5" >"$T/cmp" && ok "two runs give the same study" || ba
 # Kill during training, resume; kill during the analysis, resume: the same study. The kills are
 # SIGKILLs the program sends itself right after a given step (HARSANYI_FAULT_KILL_AFTER), and one
 # at a random moment from outside.
-HARSANYI_FAULT_KILL_AFTER=checkpoint:1 "$H" run "$T/tiny.toml" --set output.path="$T/k.h5" >/dev/null 2>&1
-rc=$?
+rc=$( { (HARSANYI_FAULT_KILL_AFTER=checkpoint:1 exec "$H" run "$T/tiny.toml" --set output.path="$T/k.h5") >/dev/null 2>&1; echo $?; } 2>/dev/null )
 [[ $rc -eq 137 && ! -e "$T/k.h5" && -e "$T/k.h5.ckpt/epoch_0001.pt" ]] && ok "killed in training: no complete-looking study" \
   || bad "killed in training (exit $rc): $(ls "$T")"
-HARSANYI_FAULT_KILL_AFTER=epoch:1 "$H" run "$T/tiny.toml" --set output.path="$T/k.h5" --resume >/dev/null 2>&1
-rc=$?
+rc=$( { (HARSANYI_FAULT_KILL_AFTER=epoch:1 exec "$H" run "$T/tiny.toml" --set output.path="$T/k.h5" --resume) >/dev/null 2>&1; echo $?; } 2>/dev/null )
 [[ $rc -eq 137 && ! -e "$T/k.h5" && -e "$T/k.h5.part" ]] && ok "killed in the analysis: no complete-looking study" \
   || bad "killed in the analysis (exit $rc): $(ls "$T")"
+expect 0 "incomplete" "report reads the .part of an interrupted study" -- "$H" report "$T/k.h5.part"
+[[ $(grep -cE '^ +[0-9]+ ' "$T/stdout") -eq 2 ]] && ok "the interrupted study holds epochs 0 and 1" || bad "interrupted study epochs: $(cat "$T/stdout")"
 expect 2 "different study config" "--resume with another config is refused" -- "$H" run "$T/tiny.toml" --set output.path="$T/k.h5" --set interactions.tau_rel=0.1 --resume
 expect 0 "" "--resume finishes the study" -- "$H" run "$T/tiny.toml" --set output.path="$T/k.h5" --resume
 compare "$T/a.h5" "$T/k.h5" >"$T/cmp" && ok "killed twice and resumed: the same study" || bad "killed and resumed: $(cat "$T/cmp")"
