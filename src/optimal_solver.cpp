@@ -169,6 +169,7 @@ bool solve_restricted(const double* vd, double bd, std::uint64_t len, Crossover&
   const std::size_t m = 2 * ncol;             // constraints: +col, −col
   const std::size_t nv = 2 * nr;              // structural: μ⁺_S, μ⁻_S
   const std::size_t w = nv + m + 1;           // + slacks + rhs
+  if (units + 16.0 * static_cast<double>((m + 1) * w) > budget) return false;  // too big now
   cx.tab.assign((m + 1) * w, 0.0);
   double* t = cx.tab.data();
   for (std::size_t j = 0; j < ncol; ++j) {
