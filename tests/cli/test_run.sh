@@ -206,6 +206,59 @@ assert np.all(np.abs(rec - v) <= qmax[..., None] * (1 + 1e-9) + 1e-9), np.abs(re
 EOF
 fi
 
+# A tabular study: CSV with a named label column (test split taken from the file), feature
+# players with a mean baseline, an MLP trained with Adam on noisy labels, AND-only on the
+# predicted label.
+"$PY" - "$T" <<'EOF'
+import sys, numpy as np
+rng = np.random.default_rng(3)
+x = rng.normal(size=(200, 5))
+y = (x[:, 0] + x[:, 1] * x[:, 2] > 0).astype(int)
+with open(f"{sys.argv[1]}/table.csv", "w") as f:
+    f.write("age,dose,weight,label,height,noise\n")
+    for row, lab in zip(x, y):
+        f.write(",".join(f"{v:.6f}" for v in row[:3]) + f",{lab}," + ",".join(f"{v:.6f}" for v in row[3:]) + "\n")
+EOF
+cat >"$T/csv.toml" <<EOF
+[data]
+format = "csv"
+train = "$T/table.csv"
+test = ""
+label_column = "label"
+label_noise = 0.1
+[model]
+arch = "mlp"
+[train]
+epochs = 4
+batch = 16
+optimizer = "adam"
+lr = 0.01
+[players]
+kind = "features"
+features = ["age", "dose", "weight", "height"]
+[baseline]
+kind = "mean"
+[samples]
+train = 4
+test = 4
+[interactions]
+mode = "and"
+label = "predicted"
+[output]
+path = "$T/csv.h5"
+EOF
+expect 0 "epoch" "tabular study runs" -- "$H" run "$T/csv.toml"
+"$PY" - "$T/csv.h5" <<'EOF' && ok "tabular study: feature players, AND only, losses" || bad "tabular study file"
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+names = [n.decode() if isinstance(n, bytes) else n for n in f["players/name"][()]]
+assert names == ["age", "dose", "weight", "height"], names
+assert "or_pos" not in f["orders"] and f["orders/and_pos"].shape == (5, 8, 5)
+assert f.attrs["mode"] == "and" and f.attrs["label"] == "predicted"
+assert "mean" in f.attrs["baseline"], f.attrs["baseline"]
+assert np.all(np.isfinite(f["epochs/test_loss"][()]))
+EOF
+
 # A diverging model gets a message naming the cause, and the output does not look complete.
 expect 2 "diverged|not finite" "diverging training is reported" -- "$H" run "$T/tiny.toml" --set output.path="$T/nan.h5" --set train.lr=1e6 --set train.epochs=2
 [[ ! -e "$T/nan.h5" ]] && ok "no study after divergence" || bad "no study after divergence"
