@@ -54,13 +54,6 @@ std::string extract_config_text(const ExtractOptions& o) {
 
 namespace {
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 // Shape checks on the input values; returns n.
 int check_values_shape(const h5::File& in, std::size_t& samples) {
   if (!in.exists("/values"))

@@ -134,7 +134,9 @@ hid_t native_type(Dtype t) {
   return H5T_NATIVE_DOUBLE;
 }
 
-File File::open_read(const std::string& path) {
+namespace {
+// Opens an existing HDF5 file with `flags`; missing, non-HDF5 and damaged files get messages.
+hid_t open_existing(const std::string& path, unsigned flags, const std::string& damaged) {
   silence_library_errors();
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) throw H5Error(path + ": no such file");
@@ -142,11 +144,18 @@ File File::open_read(const std::string& path) {
     H5Eclear2(H5E_DEFAULT);
     throw H5Error(path + ": not an HDF5 file (or damaged)");
   }
-  hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (id < 0)
-    fail(path + ": cannot open for reading: truncated or damaged HDF5 file (was it left by a run "
-                "that did not finish?)");
-  return File(Handle(id, H5Fclose), path);
+  const hid_t id = H5Fopen(path.c_str(), flags, H5P_DEFAULT);
+  if (id < 0) fail(path + damaged);
+  return id;
+}
+}  // namespace
+
+File File::open_read(const std::string& path) {
+  return File(Handle(open_existing(path, H5F_ACC_RDONLY,
+                                   ": cannot open for reading: truncated or damaged HDF5 file "
+                                   "(was it left by a run that did not finish?)"),
+                     H5Fclose),
+              path);
 }
 
 File File::create(const std::string& path) {
@@ -157,16 +166,10 @@ File File::create(const std::string& path) {
 }
 
 File File::open_write(const std::string& path) {
-  silence_library_errors();
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) throw H5Error(path + ": no such file");
-  if (H5Fis_hdf5(path.c_str()) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
-    throw H5Error(path + ": not an HDF5 file (or damaged)");
-  }
-  hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-  if (id < 0) fail(path + ": cannot open for writing: damaged HDF5 file");
-  return File(Handle(id, H5Fclose), path);
+  return File(Handle(open_existing(path, H5F_ACC_RDWR,
+                                   ": cannot open for writing: damaged HDF5 file"),
+                     H5Fclose),
+              path);
 }
 
 void File::flush() {

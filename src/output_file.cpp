@@ -1,11 +1,19 @@
 #include "output_file.h"
 
+#include <ctime>
 #include <filesystem>
 #include <system_error>
 
 #include "user_error.h"
 
 namespace harsanyi {
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
 namespace fs = std::filesystem;
 
 void OutputFile::check_target(const std::string& out, bool force) {

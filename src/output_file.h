@@ -10,6 +10,9 @@
 
 namespace harsanyi {
 
+/// The current time as ISO 8601 UTC ("2026-11-23T01:02:03Z"), for `created_utc` attributes.
+std::string utc_now();
+
 class OutputFile {
  public:
   /// Refuses an existing OUT unless `force`, a directory, or a missing parent directory

@@ -16,13 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 const char* const kEpochScalars[] = {"/epochs/train_loss", "/epochs/test_loss",
                                      "/epochs/train_acc", "/epochs/test_acc"};
 const char* const kTimings[] = {"/timing/eval", "/timing/forward", "/timing/solver",

@@ -5,25 +5,8 @@ set -u
 H=${1:?usage: test_cli.sh path/to/harsanyi}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-
-# expect CODE PATTERN NAME -- command...: exit code and a stderr line matching PATTERN
-expect() {
-  local code=$1 pattern=$2 name=$3
-  shift 4
-  "$@" >"$T/stdout" 2>"$T/stderr"
-  local rc=$?
-  if [[ $code == nonzero && $rc -eq 0 ]] || [[ $code != nonzero && $rc -ne $code ]]; then
-    bad "$name (exit $rc, wanted $code): $(head -c 300 "$T/stderr")"
-  elif [[ -n $pattern ]] && ! grep -qE -- "$pattern" "$T/stderr" "$T/stdout"; then
-    bad "$name (no '$pattern' in output): $(head -c 300 "$T/stderr")"
-  else
-    ok "$name"
-  fi
-}
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
 
 expect 0 "extract" "top-level --help lists subcommands" -- "$H" --help
 expect 0 "--trace-every" "extract --help documents options" -- "$H" extract --help

@@ -8,25 +8,8 @@ FIXTURE=${2:-}
 PY=/usr/bin/python3
 T=$(mktemp -d)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-
-# expect CODE PATTERN NAME -- command...: exit code and an output line matching PATTERN
-expect() {
-  local code=$1 pattern=$2 name=$3
-  shift 4
-  "$@" >"$T/stdout" 2>"$T/stderr"
-  local rc=$?
-  if [[ $code == nonzero && $rc -eq 0 ]] || [[ $code != nonzero && $rc -ne $code ]]; then
-    bad "$name (exit $rc, wanted $code): $(tail -c 400 "$T/stderr")"
-  elif [[ -n $pattern ]] && ! grep -qE -- "$pattern" "$T/stderr" "$T/stdout"; then
-    bad "$name (no '$pattern' in output): $(tail -c 400 "$T/stderr")"
-  else
-    ok "$name"
-  fi
-}
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
 
 if [[ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]]; then
   echo "SKIP: Fashion-MNIST is not installed (scripts/setup.sh installs dataset-fashion-mnist)"
