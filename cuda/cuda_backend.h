@@ -15,7 +15,6 @@ struct CUstream_st;
 
 namespace harsanyi {
 struct SgdOptions;
-struct OptimalOptions;
 template <class T> struct AndOrBatch;
 class Progress;
 }  // namespace harsanyi
@@ -56,19 +55,5 @@ void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const S
 /// @brief Device bytes the GPU sgd fit needs per sample (7 arrays of 2^n elements and a few
 /// scalars); the loss trace, 8 bytes per recorded entry, comes on top.
 std::size_t sgd_device_bytes_per_sample(int n, std::size_t element_size);
-
-/// @brief The optimal solver (src/optimal_solver.h) on the GPU for a batch of samples held on
-/// the host: the same restarted Halpern PDHG iteration with the same per-element arithmetic
-/// (src/optimal_element_step.h), the loss and the certified bound evaluated every
-/// `check_every` iterations; fills and_, or_, p, q, loss, trace, bound and iterations of `out`.
-/// Same semantics as harsanyi::fit_and_or_optimal_batch.
-template <class T>
-void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
-                              const OptimalOptions& opt, AndOrBatch<T>& out,
-                              Progress* progress = nullptr);
-
-/// @brief Device bytes the GPU optimal fit needs per sample (arrays of 2^n elements and a few
-/// scalars); the loss trace, 8 bytes per recorded entry, comes on top.
-std::size_t optimal_device_bytes_per_sample(int n, std::size_t element_size);
 
 }  // namespace harsanyi::cuda
