@@ -116,7 +116,7 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
   const int threads = omp_get_max_threads();
 
   std::string device_note;
-  // The GPU optimal solver is not implemented yet (cuda/optimal_kernels.cu): it runs on the CPU.
+  // The optimal solver has no GPU version yet: it runs on the CPU kernels.
   const bool gpu = and_or && !optimal && opt.device != "cpu" && use_cuda(opt.device, device_note);
   if (optimal && opt.device != "cpu")
     device_note = "the optimal solver runs on the CPU kernels (no GPU version yet)";

@@ -620,6 +620,8 @@ std::unique_ptr<Network> Network::load_torchscript(const std::string& path) {
   }
 }
 
+bool torch_cuda_available() { return torch::cuda::is_available(); }
+
 void set_torch_threads(int threads) {
   if (threads < 1) throw UserError("thread count must be >= 1");
   torch::set_num_threads(threads);

@@ -102,6 +102,9 @@ class Network {
   }
 };
 
+/// True when the LibTorch this build links can run models on a CUDA GPU.
+bool torch_cuda_available();
+
 /// Sets the number of threads LibTorch uses for its CPU kernels (torch::set_num_threads).
 void set_torch_threads(int threads);
 

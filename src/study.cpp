@@ -322,7 +322,12 @@ RunSummary run_study(const RunOptions& options) {
     const bool gpu = cuda::device_count(&reason) > 0;
     if (cfg.runtime.device == "cuda" && !gpu)
       throw UserError("runtime.device = \"cuda\": no usable GPU (" + reason + ")");
-    c.net_device = gpu ? "cuda" : "cpu";
+    // The forward passes need a CUDA LibTorch as well; the solver needs only a GPU.
+    const bool torch_gpu = gpu && torch_cuda_available();
+    if (cfg.runtime.device == "cuda" && !torch_gpu)
+      throw UserError("runtime.device = \"cuda\": this build's LibTorch cannot use the GPU (a "
+                      "CPU-only LibTorch); use runtime.device = \"auto\" or \"cpu\"");
+    c.net_device = torch_gpu ? "cuda" : "cpu";
     c.solver_gpu = gpu && and_or;
   }
 
