@@ -16,6 +16,7 @@
 #include "optimal_element_step.h"
 #include "progress.h"
 #include "sgd_element_step.h"
+#include "sample_schedule.h"
 
 namespace harsanyi {
 
@@ -627,14 +628,7 @@ void fit_and_or_optimal_batch(const T* v, std::size_t samples, int n, const Opti
     out.iterations[s] = r.iterations;
     if (progress) progress->advance(1);
   };
-  const bool across_samples = samples >= static_cast<std::size_t>(omp_get_max_threads()) ||
-                              len < (std::size_t{1} << 14);
-  if (across_samples) {
-#pragma omp parallel for schedule(dynamic, 1)
-    for (std::size_t s = 0; s < samples; ++s) one(s);
-  } else {
-    for (std::size_t s = 0; s < samples; ++s) one(s);  // threads work inside each fit
-  }
+  for_each_sample(samples, len, one);
 }
 
 #define HARSANYI_INSTANTIATE(T)                                                                \

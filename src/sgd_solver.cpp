@@ -9,6 +9,7 @@
 
 #include "lattice_transforms.h"
 #include "progress.h"
+#include "sample_schedule.h"
 #include "sgd_element_step.h"
 
 namespace harsanyi {
@@ -144,14 +145,7 @@ void fit_and_or_sgd_batch(const T* v, std::size_t samples, int n, const SgdOptio
                                  out.q.data() + s * len, tl ? out.trace.data() + s * tl : nullptr,
                                  progress);
   };
-  const bool across_samples = samples >= static_cast<std::size_t>(omp_get_max_threads()) ||
-                              len < (std::size_t{1} << 14);
-  if (across_samples) {
-#pragma omp parallel for schedule(dynamic, 1)
-    for (std::size_t s = 0; s < samples; ++s) one(s);
-  } else {
-    for (std::size_t s = 0; s < samples; ++s) one(s);  // threads work inside each fit
-  }
+  for_each_sample(samples, len, one);
 }
 
 #define HARSANYI_INSTANTIATE(T)                                                                 \
