@@ -14,6 +14,7 @@
 #include "dataset_readers.h"
 #include "study_config.h"
 #include "user_error.h"
+#include "user_error_matchers.h"
 
 using namespace harsanyi;
 namespace fs = std::filesystem;
@@ -88,21 +89,6 @@ Bytes idx_labels(const Bytes& labels, std::uint32_t magic = 0x801) {
   b.insert(b.end(), labels.begin(), labels.end());
   return b;
 }
-
-/// The UserError message of `f`, or "" when it does not throw.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_HAS(text, part)                               \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) \
-      << "message: " << (text) << "\nmissing: " << (part)
 
 void expect_idx_pixels(const Dataset& d, std::uint32_t count, std::uint32_t rows,
                        std::uint32_t cols) {

@@ -9,24 +9,11 @@
 #include "players.h"
 #include "study_config.h"
 #include "user_error.h"
+#include "user_error_matchers.h"
 
 using namespace harsanyi;
 
 namespace {
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_HAS(text, part)                               \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) \
-      << "message: " << (text) << "\nmissing: " << (part)
 
 /// `count` images of shape {channels, height, width}; element e of sample s = 1 + 100*s + e.
 Dataset images(std::int64_t count, std::int64_t channels, std::int64_t height, std::int64_t width) {

@@ -9,6 +9,7 @@
 
 #include "study_config.h"
 #include "user_error.h"
+#include "user_error_matchers.h"
 
 using namespace harsanyi;
 namespace fs = std::filesystem;
@@ -35,20 +36,6 @@ class TomlFile {
  private:
   std::string path_;
 };
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_HAS(text, part)                               \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) \
-      << "message: " << (text) << "\nmissing: " << (part)
 
 std::string set_error(const std::string& set) {
   return error_of([&] { load_study_config("", {set}); });
