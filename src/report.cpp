@@ -13,14 +13,21 @@
 
 namespace harsanyi {
 
+namespace {
+
+// Opens a file for a report; HDF5 problems become one-line user errors.
+h5::File open_for_report(const std::string& path) {
+  try {
+    return h5::File::open_read(path);
+  } catch (const h5::H5Error& e) {
+    throw UserError(e.what());
+  }
+}
+
+}  // namespace
+
 void print_extraction_report(const std::string& path, std::FILE* out) {
-  h5::File f = [&] {
-    try {
-      return h5::File::open_read(path);
-    } catch (const h5::H5Error& e) {
-      throw UserError(e.what());
-    }
-  }();
+  h5::File f = open_for_report(path);
   if (!f.exists("/orders/and_pos") || !f.has_attribute("n_players"))
     throw UserError(path + ": not a harsanyi extraction file (no /orders/and_pos)");
   if (!f.has_attribute("complete"))
@@ -82,14 +89,6 @@ void print_extraction_report(const std::string& path, std::FILE* out) {
 }
 
 namespace {
-
-h5::File open_for_report(const std::string& path) {
-  try {
-    return h5::File::open_read(path);
-  } catch (const h5::H5Error& e) {
-    throw UserError(e.what());
-  }
-}
 
 // One bar per order, heights proportional to x[k] / max(x).
 std::string bars(const std::vector<double>& x) {

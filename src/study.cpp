@@ -373,21 +373,12 @@ RunSummary run_study(const RunOptions& options) {
   std::unique_ptr<StudyWriter> writer;
   StudyHeader header;
   if (options.resume && StudyWriter::has_partial(out)) {
-    // The shape's sample count comes from the stored file.
-    h5::File probe = h5::File::open_read(out + ".part");
-    shape.samples = static_cast<std::int64_t>(probe.info("/samples/index").dims[0]);
-    const std::vector<std::uint8_t> split = probe.read_all<std::uint8_t>("/samples/split");
-    shape.jaccard = std::count(split.begin(), split.end(), 0) > 0 &&
-                    std::count(split.begin(), split.end(), 1) > 0;
-    probe.close();
+    // The sample count comes from the stored file (shape.samples = 0).
     writer = StudyWriter::resume(out, shape, identity);
     header = writer->stored_header();
   } else {
     header = choose_samples(c, epochs.back());
     header.config = identity;
-    shape.samples = static_cast<std::int64_t>(header.sample_index.size());
-    shape.jaccard = std::count(header.sample_split.begin(), header.sample_split.end(), 0) > 0 &&
-                    std::count(header.sample_split.begin(), header.sample_split.end(), 1) > 0;
     header.string_attributes = {
         {"output_fn", cfg.interactions.output},
         {"label", cfg.interactions.label},
@@ -405,6 +396,7 @@ RunSummary run_study(const RunOptions& options) {
                                 {"n_classes", double(c.classes)}};
     writer = StudyWriter::create(out, options.force, shape, header);
   }
+  shape = writer->shape();
   const auto S = static_cast<std::size_t>(shape.samples);
   const std::size_t K = static_cast<std::size_t>(n) + 1;
 

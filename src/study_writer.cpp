@@ -1,6 +1,7 @@
 // The study file: extendible per-epoch datasets, one whole epoch at a time (DESIGN §5).
 #include "study_writer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
@@ -29,6 +30,11 @@ StudyWriter::StudyWriter(std::string out, StudyShape shape, h5::File file)
       shape_(shape),
       file_(std::make_unique<h5::File>(std::move(file))) {}
 
+bool has_both_splits(const std::vector<std::uint8_t>& split) {
+  return std::count(split.begin(), split.end(), 0) > 0 &&
+         std::count(split.begin(), split.end(), 1) > 0;
+}
+
 bool StudyWriter::has_partial(const std::string& out) { return fs::exists(out + ".part"); }
 
 std::vector<std::string> StudyWriter::per_epoch_datasets() const {
@@ -53,8 +59,15 @@ std::vector<std::string> StudyWriter::per_epoch_datasets() const {
 }
 
 std::unique_ptr<StudyWriter> StudyWriter::create(const std::string& out, bool force,
-                                                 const StudyShape& shape,
+                                                 const StudyShape& requested,
                                                  const StudyHeader& header) {
+  StudyShape shape = requested;
+  shape.samples = static_cast<std::int64_t>(header.sample_index.size());
+  shape.jaccard = has_both_splits(header.sample_split);
+  if (header.sample_label.size() != header.sample_index.size() ||
+      header.sample_split.size() != header.sample_index.size() ||
+      (requested.samples != 0 && requested.samples != shape.samples))
+    throw std::logic_error("StudyWriter: inconsistent sample count");
   OutputFile::check_target(out, force);
   const std::string part = out + ".part";
   if (fs::exists(part) && !force)
@@ -121,7 +134,8 @@ std::unique_ptr<StudyWriter> StudyWriter::create(const std::string& out, bool fo
   return w;
 }
 
-std::unique_ptr<StudyWriter> StudyWriter::resume(const std::string& out, const StudyShape& shape,
+std::unique_ptr<StudyWriter> StudyWriter::resume(const std::string& out,
+                                                 const StudyShape& requested,
                                                  const std::string& config) {
   const std::string part = out + ".part";
   if (!fs::exists(part))
@@ -138,8 +152,9 @@ std::unique_ptr<StudyWriter> StudyWriter::resume(const std::string& out, const S
                                   e.what()));
     }
   }();
-  auto w = std::unique_ptr<StudyWriter>(new StudyWriter(out, shape, std::move(file)));
+  auto w = std::unique_ptr<StudyWriter>(new StudyWriter(out, requested, std::move(file)));
   h5::File& f = *w->file_;
+  StudyShape& shape = w->shape_;
   try {
     if (!f.has_attribute("kind") || f.string_attribute("kind") != "study" ||
         !f.has_attribute("epochs_written"))
@@ -151,8 +166,12 @@ std::unique_ptr<StudyWriter> StudyWriter::resume(const std::string& out, const S
           part));
     const int n = static_cast<int>(f.double_attribute("n_players"));
     const h5::DatasetInfo orders = f.info("/orders/and_pos");
+    const std::vector<std::uint8_t> split = f.read_all<std::uint8_t>("/samples/split");
+    if (shape.samples == 0) shape.samples = static_cast<std::int64_t>(split.size());
+    shape.jaccard = has_both_splits(split);
     if (n != shape.n || orders.dims.size() != 3 ||
-        orders.dims[1] != static_cast<hsize_t>(shape.samples))
+        orders.dims[1] != static_cast<hsize_t>(shape.samples) ||
+        split.size() != static_cast<std::size_t>(shape.samples))
       throw UserError(part + ": players or samples differ from this run's; start over with --force");
     for (const std::string& name : w->per_epoch_datasets())
       if (!f.exists(name))

@@ -24,14 +24,21 @@ namespace harsanyi {
 /// @brief The fixed shape of a study file.
 struct StudyShape {
   int n = 0;                       ///< players
-  std::int64_t samples = 0;        ///< analysed samples S (train and test)
+  /// Analysed samples S (train and test): create() takes it from the header; resume() takes it
+  /// from the file when 0, else refuses a file with another count.
+  std::int64_t samples = 0;
   int classes = 0;                 ///< C of /generalization/jaccard
   bool and_or = true;              ///< /orders/or_* and /interactions/or present
   bool has_bound = false;          ///< /extraction/bound (certifying solvers)
   bool store_values = false;       ///< /values [E, S, 2^n]
   bool store_interactions = false; ///< /interactions/and|or [E, S, 2^n]
-  bool jaccard = false;            ///< /generalization/jaccard [E, C, n+1]
+  /// /generalization/jaccard [E, C, n+1]: set by the writer, true when the samples hold both
+  /// splits (see has_both_splits).
+  bool jaccard = false;
 };
+
+/// True when `split` holds train (0) and test (1) samples: the Jaccard metric needs both.
+bool has_both_splits(const std::vector<std::uint8_t>& split);
 
 /// @brief The identity of the analysed samples and players, written once.
 struct StudyHeader {
@@ -78,6 +85,9 @@ class StudyWriter {
   static bool has_partial(const std::string& out);
   /// The header stored in `out.part` (samples and players), for a resumed run.
   StudyHeader stored_header() const;
+
+  /// The file's shape (samples and jaccard as the writer derived them).
+  const StudyShape& shape() const { return shape_; }
 
   /// Epoch numbers already written, in order.
   const std::vector<std::int32_t>& written_epochs() const { return written_; }
