@@ -59,6 +59,26 @@ Handle open_dataset(hid_t file, const std::string& path, const std::string& name
                 H5Dclose);
 }
 
+// Selects the block (start, count) of `space` and returns the matching memory space; an empty
+// block selects nothing (a rank taking part in a collective write without data).
+Handle select_block(hid_t space, const std::vector<hsize_t>& start,
+                    const std::vector<hsize_t>& count, const std::string& what) {
+  const int rank = static_cast<int>(count.size());
+  hsize_t elements = 1;
+  for (hsize_t c : count) elements *= c;
+  if (elements == 0) {
+    check(H5Sselect_none(space), what + ": select nothing");
+    const hsize_t zero[1] = {0};
+    Handle mem(check_id(H5Screate_simple(1, zero, nullptr), what + ": memory space"), H5Sclose);
+    check(H5Sselect_none(mem.id()), what + ": select nothing");
+    return mem;
+  }
+  check(H5Sselect_hyperslab(space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+        what + ": select block");
+  return Handle(check_id(H5Screate_simple(rank, count.data(), nullptr), what + ": memory space"),
+                H5Sclose);
+}
+
 // Selects rows [row0, row0+rows) of `space` and returns the matching memory space.
 Handle select_rows(hid_t space, hsize_t row0, hsize_t rows, const std::string& what) {
   const int rank = H5Sget_simple_extent_ndims(space);
@@ -68,10 +88,7 @@ Handle select_rows(hid_t space, hsize_t row0, hsize_t rows, const std::string& w
   std::vector<hsize_t> start(dims.size(), 0), count = dims;
   start[0] = row0;
   count[0] = rows;
-  check(H5Sselect_hyperslab(space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
-        what + ": select rows");
-  return Handle(check_id(H5Screate_simple(rank, count.data(), nullptr), what + ": memory space"),
-                H5Sclose);
+  return select_block(space, start, count, what);
 }
 
 Handle open_object(hid_t file, const std::string& object) {
@@ -163,6 +180,23 @@ File File::create(const std::string& path) {
   hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (id < 0) fail(path + ": cannot create");
   return File(Handle(id, H5Fclose), path);
+}
+
+File File::open_parallel(const std::string& path, MPI_Comm comm) {
+  silence_library_errors();
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) throw H5Error(path + ": no such file");
+  Handle fapl(check_id(H5Pcreate(H5P_FILE_ACCESS), "file access properties"), H5Pclose);
+  check(H5Pset_fapl_mpio(fapl.id(), comm, MPI_INFO_NULL), path + ": MPI-IO driver");
+  // Metadata reads by one rank, broadcast to the others, instead of every rank reading.
+  check(H5Pset_all_coll_metadata_ops(fapl.id(), true), path + ": collective metadata reads");
+  check(H5Pset_coll_metadata_write(fapl.id(), true), path + ": collective metadata writes");
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.id());
+  if (id < 0) fail(path + ": cannot open for parallel writing: damaged HDF5 file");
+  File f(Handle(id, H5Fclose), path);
+  f.transfer_ = Handle(check_id(H5Pcreate(H5P_DATASET_XFER), "transfer properties"), H5Pclose);
+  check(H5Pset_dxpl_mpio(f.transfer_.id(), H5FD_MPIO_COLLECTIVE), "collective transfer");
+  return f;
 }
 
 File File::open_write(const std::string& path) {
@@ -279,14 +313,10 @@ void File::write_block(const std::string& name, const std::vector<hsize_t>& star
     throw H5Error(fmt::format("{}:{}: block of rank {} for a dataset of rank {}", path_, name,
                               start.size(), dims.size()));
   for (std::size_t i = 0; i < dims.size(); ++i)
-    if (start[i] + count[i] > dims[i])
+    if (count[i] > 0 && start[i] + count[i] > dims[i])
       throw H5Error(fmt::format("{}:{}: block out of range on axis {}", path_, name, i));
-  check(H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
-                            nullptr),
-        name + ": select block");
-  Handle mem(check_id(H5Screate_simple(rank, count.data(), nullptr), name + ": memory space"),
-             H5Sclose);
-  check(H5Dwrite(ds.id(), native_type(dtype_of<T>()), mem.id(), space.id(), H5P_DEFAULT, data),
+  Handle mem = select_block(space.id(), start, count, path_ + ":" + name);
+  check(H5Dwrite(ds.id(), native_type(dtype_of<T>()), mem.id(), space.id(), transfer(), data),
         fmt::format("{}: write to {}", path_, name));
   mem.reset();
   space.reset();
@@ -351,7 +381,7 @@ void File::write_rows(const std::string& name, hsize_t row0, hsize_t rows, const
   Handle ds = open_dataset(id(), path_, name);
   Handle space(check_id(H5Dget_space(ds.id()), "dataspace of " + name), H5Sclose);
   Handle mem = select_rows(space.id(), row0, rows, path_ + ":" + name);
-  check(H5Dwrite(ds.id(), native_type(dtype_of<T>()), mem.id(), space.id(), H5P_DEFAULT, data),
+  check(H5Dwrite(ds.id(), native_type(dtype_of<T>()), mem.id(), space.id(), transfer(), data),
         fmt::format("{}: write to {}", path_, name));
   mem.reset();
   space.reset();

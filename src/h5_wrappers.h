@@ -4,6 +4,7 @@
 #pragma once
 
 #include <hdf5.h>
+#include <mpi.h>
 
 #include <cstdint>
 #include <stdexcept>
@@ -74,6 +75,14 @@ class File {
   static File create(const std::string& path);
   /// Opens an existing file for reading and writing (to continue an interrupted run).
   static File open_write(const std::string& path);
+  /// Opens an existing file for reading and writing on every rank of `comm` with the MPI-IO
+  /// driver (a collective call). Every later call that changes the file (create_*, set_rows,
+  /// write_*, set_attribute, flush, close) is collective too: all ranks call it with the same
+  /// arguments, except the block a rank writes, which may be empty (count 0) on some ranks.
+  /// Data writes use collective MPI-IO transfers.
+  static File open_parallel(const std::string& path, MPI_Comm comm);
+  /// True for a file opened with open_parallel.
+  bool parallel() const { return transfer_.valid(); }
   const std::string& path() const { return path_; }
   hid_t id() const { return handle_.id(); }
   /// Flushes and closes the file; throws H5Error if any buffered data could not be written
@@ -93,7 +102,8 @@ class File {
                          hsize_t chunk_rows);
   /// Sets the first axis of an extendible dataset to `rows` (grows or shrinks it).
   void set_rows(const std::string& name, hsize_t rows);
-  /// Writes the block starting at `start` of extent `count` (C order, converting from T).
+  /// Writes the block starting at `start` of extent `count` (C order, converting from T); a
+  /// block with a zero extent writes nothing (a rank with no share of a parallel write).
   template <class T>
   void write_block(const std::string& name, const std::vector<hsize_t>& start,
                    const std::vector<hsize_t>& count, const T* data);
@@ -123,7 +133,9 @@ class File {
 
  private:
   File(Handle h, std::string path) : handle_(std::move(h)), path_(std::move(path)) {}
+  hid_t transfer() const { return transfer_.valid() ? transfer_.id() : H5P_DEFAULT; }
   Handle handle_;
+  Handle transfer_;  ///< collective MPI-IO data transfer (parallel files only)
   std::string path_;
 };
 
