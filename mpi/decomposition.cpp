@@ -18,6 +18,37 @@ std::size_t Decomposition::first_sample(int r) const {
 
 int Decomposition::log2_subset_ranks() const { return __builtin_ctz(static_cast<unsigned>(subset_ranks)); }
 
+std::size_t Round::total() const {
+  std::size_t t = 0;
+  for (std::size_t c : count) t += c;
+  return t;
+}
+
+std::size_t Round::offset(int m) const {
+  std::size_t t = 0;
+  for (int i = 0; i < m; ++i) t += count[static_cast<std::size_t>(i)];
+  return t;
+}
+
+std::size_t Decomposition::rounds(std::size_t batch) const {
+  const std::size_t most = (samples + static_cast<std::size_t>(ranks) - 1) / static_cast<std::size_t>(ranks);
+  if (batch == 0) throw std::invalid_argument("rounds: batch must be positive");
+  return most == 0 ? 0 : (most + batch - 1) / batch;
+}
+
+Round Decomposition::round(std::size_t t, std::size_t batch) const {
+  Round r;
+  r.mine = static_cast<std::size_t>(member);
+  for (int m = 0; m < subset_ranks; ++m) {
+    const int w = group * subset_ranks + m;
+    const std::size_t b = first_sample(w), e = first_sample(w + 1);
+    const std::size_t skip = std::min(e - b, t * batch);
+    r.begin.push_back(b + skip);
+    r.count.push_back(std::min(batch, e - b - skip));
+  }
+  return r;
+}
+
 std::string Decomposition::describe() const {
   return fmt::format("{} rank{} = {} group{} x {} subset rank{} (each rank evaluates 2^{} of the "
                      "2^{} subsets of its group's samples)",
@@ -64,12 +95,13 @@ template <> MPI_Datatype mpi_type<double>() { return MPI_DOUBLE; }
 }  // namespace
 
 template <class T>
-void gather_own_samples(const Decomposition& d, const Communicator& group, const T* blocks,
-                        T* rows) {
+void gather_own_samples(const Decomposition& d, const Round& round, const Communicator& group,
+                        const T* blocks, T* rows) {
   const std::uint64_t L = std::uint64_t{1} << d.n, B = d.block_len();
   const int K = d.subset_ranks;
+  const std::size_t mine = round.my_count();
   if (K == 1 || !group.distributed()) {
-    std::memcpy(rows, blocks, d.own_count() * L * sizeof(T));
+    std::memcpy(rows, blocks, mine * L * sizeof(T));
     return;
   }
   if (group.size() != K)
@@ -83,31 +115,27 @@ void gather_own_samples(const Decomposition& d, const Communicator& group, const
   HARSANYI_MPI_CHECK(MPI_Type_contiguous(static_cast<int>(B), mpi_type<T>(), &block_type));
   HARSANYI_MPI_CHECK(MPI_Type_commit(&block_type));
   std::vector<int> send_counts(K), send_displs(K), recv_counts(K), recv_displs(K);
-  const std::size_t g0 = d.group_begin();
-  const int first_rank = d.group * K;
   for (int m = 0; m < K; ++m) {
-    const std::size_t b = d.first_sample(first_rank + m), e = d.first_sample(first_rank + m + 1);
-    send_counts[m] = static_cast<int>(e - b);  // my block of each of m's samples
-    send_displs[m] = static_cast<int>(b - g0);
-    recv_counts[m] = static_cast<int>(d.own_count());  // m's block of each of my samples
-    recv_displs[m] = m * static_cast<int>(d.own_count());
+    send_counts[m] = static_cast<int>(round.count[static_cast<std::size_t>(m)]);  // my block of m's samples
+    send_displs[m] = static_cast<int>(round.offset(m));
+    recv_counts[m] = static_cast<int>(mine);  // m's block of each of my samples
+    recv_displs[m] = m * static_cast<int>(mine);
   }
-  std::vector<T> received(static_cast<std::size_t>(K) * d.own_count() * B);
+  std::vector<T> received(static_cast<std::size_t>(K) * mine * B);
   HARSANYI_MPI_CHECK(MPI_Alltoallv(blocks, send_counts.data(), send_displs.data(), block_type,
                                    received.data(), recv_counts.data(), recv_displs.data(),
                                    block_type, group.comm()));
   HARSANYI_MPI_CHECK(MPI_Type_free(&block_type));
-  // received[m][s] is block m of own sample s: put it at rows[s][m·B].
+  // received[m][s] is block m of my sample s: put it at rows[s][m·B].
   for (int m = 0; m < K; ++m)
-    for (std::size_t s = 0; s < d.own_count(); ++s)
+    for (std::size_t s = 0; s < mine; ++s)
       std::memcpy(rows + s * L + static_cast<std::uint64_t>(m) * B,
-                  received.data() + (static_cast<std::size_t>(m) * d.own_count() + s) * B,
-                  B * sizeof(T));
+                  received.data() + (static_cast<std::size_t>(m) * mine + s) * B, B * sizeof(T));
 }
 
-template void gather_own_samples<float>(const Decomposition&, const Communicator&, const float*,
-                                        float*);
-template void gather_own_samples<double>(const Decomposition&, const Communicator&,
+template void gather_own_samples<float>(const Decomposition&, const Round&, const Communicator&,
+                                        const float*, float*);
+template void gather_own_samples<double>(const Decomposition&, const Round&, const Communicator&,
                                          const double*, double*);
 
 }  // namespace harsanyi::mpi

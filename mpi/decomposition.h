@@ -20,6 +20,19 @@
 
 namespace harsanyi::mpi {
 
+/// @brief The samples each member of a group handles in one round of a batched loop: member m
+/// takes its own samples [begin[m], begin[m] + count[m]).
+struct Round {
+  std::vector<std::size_t> begin, count;  ///< per member of the group
+  std::size_t mine = 0;                   ///< this rank's index in begin / count
+  /// Samples of the round over the group (the blocks a member evaluates in it).
+  std::size_t total() const;
+  /// Position of member m's first sample among the round's samples (member order).
+  std::size_t offset(int m) const;
+  std::size_t my_begin() const { return begin[mine]; }
+  std::size_t my_count() const { return count[mine]; }
+};
+
 /// @brief One rank's view of the decomposition.
 struct Decomposition {
   int ranks = 1;         ///< P
@@ -45,6 +58,12 @@ struct Decomposition {
   std::uint64_t block_begin() const { return block_len() * static_cast<std::uint64_t>(member); }
   int log2_subset_ranks() const;
 
+  /// Rounds of a loop taking at most `batch` own samples per rank and round: the same count on
+  /// every rank (ranks with fewer samples take part in the later rounds with none).
+  std::size_t rounds(std::size_t batch) const;
+  /// Round t of that loop, for this rank's group.
+  Round round(std::size_t t, std::size_t batch) const;
+
   /// One line for the console ("4 ranks = 2 groups x 2 subset ranks; ...").
   std::string describe() const;
 
@@ -56,13 +75,13 @@ struct Decomposition {
                             int subset_ranks);
 };
 
-/// @brief Hands every member of a group the full vectors of its own samples.
-/// @param blocks this member's block (block_len values) of each of the group's samples, in
-///        sample order: group_count() × block_len values.
-/// @param rows   out: own_count() × 2^n values, sample after sample.
+/// @brief Hands every member of a group the full vectors of its samples of a round.
+/// @param blocks this member's block (block_len values) of each of the round's samples, in
+///        member order (member 0's samples first): round.total() × block_len values.
+/// @param rows   out: round.my_count() × 2^n values, sample after sample.
 /// @param group  the communicator of the group (world.split(group, member)).
 template <class T>
-void gather_own_samples(const Decomposition& d, const Communicator& group, const T* blocks,
-                        T* rows);
+void gather_own_samples(const Decomposition& d, const Round& round, const Communicator& group,
+                        const T* blocks, T* rows);
 
 }  // namespace harsanyi::mpi

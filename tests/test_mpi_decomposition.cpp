@@ -47,25 +47,53 @@ TEST(Decomposition, RejectsBadSubsetRanks) {
   EXPECT_THROW(Decomposition::make(world, 4, 1, 4), std::invalid_argument);
 }
 
+TEST(Decomposition, RoundsCoverEachRanksSamplesOnce) {
+  const Communicator world = Communicator::world();
+  for (std::size_t S : {1, 5, 9, 40})
+    for (std::size_t batch : {1, 2, 3, 100}) {
+      const Decomposition d = Decomposition::make(world, S, 4, 0);
+      const std::size_t R = d.rounds(batch);
+      EXPECT_EQ(world.max(std::int64_t(R)), std::int64_t(R)) << "same round count on all ranks";
+      std::size_t next = d.own_begin();
+      for (std::size_t t = 0; t < R; ++t) {
+        const Round r = d.round(t, batch);
+        EXPECT_LE(r.my_count(), batch);
+        if (r.my_count() > 0) {
+          EXPECT_EQ(r.my_begin(), next);
+        }
+        next += r.my_count();
+      }
+      EXPECT_EQ(next, d.own_end()) << "S = " << S << ", batch = " << batch;
+    }
+}
+
 TEST(Decomposition, GatherOwnSamplesGivesWholeVectors) {
   const Communicator world = Communicator::world();
   const int n = 5;
   const std::uint64_t L = 1u << n;
   for (int K = 1; K <= world.size(); K *= 2) {
     for (std::size_t S : {1, 3, 6, 9}) {
-      const Decomposition d = Decomposition::make(world, S, n, K);
-      const Communicator group = world.split(d.group, d.member);
-      ASSERT_EQ(group.size(), K);
-      std::vector<double> blocks(d.group_count() * d.block_len());
-      for (std::size_t s = 0; s < d.group_count(); ++s)
-        for (std::uint64_t j = 0; j < d.block_len(); ++j)
-          blocks[s * d.block_len() + j] = value_of(d.group_begin() + s, d.block_begin() + j);
-      std::vector<double> rows(d.own_count() * L, -1.0);
-      gather_own_samples(d, group, blocks.data(), rows.data());
-      for (std::size_t s = 0; s < d.own_count(); ++s)
-        for (std::uint64_t j = 0; j < L; ++j)
-          ASSERT_EQ(rows[s * L + j], value_of(d.own_begin() + s, j))
-              << "K = " << K << ", S = " << S << ", own sample " << s << ", subset " << j;
+      for (std::size_t batch : {1, 2, 1000}) {
+        const Decomposition d = Decomposition::make(world, S, n, K);
+        const Communicator group = world.split(d.group, d.member);
+        ASSERT_EQ(group.size(), K);
+        for (std::size_t t = 0; t < d.rounds(batch); ++t) {
+          const Round r = d.round(t, batch);
+          std::vector<double> blocks(r.total() * d.block_len());
+          std::size_t i = 0;
+          for (int m = 0; m < K; ++m)
+            for (std::size_t s = 0; s < r.count[m]; ++s, ++i)
+              for (std::uint64_t j = 0; j < d.block_len(); ++j)
+                blocks[i * d.block_len() + j] = value_of(r.begin[m] + s, d.block_begin() + j);
+          std::vector<double> rows(r.my_count() * L, -1.0);
+          gather_own_samples(d, r, group, blocks.data(), rows.data());
+          for (std::size_t s = 0; s < r.my_count(); ++s)
+            for (std::uint64_t j = 0; j < L; ++j)
+              ASSERT_EQ(rows[s * L + j], value_of(r.my_begin() + s, j))
+                  << "K = " << K << ", S = " << S << ", batch " << batch << ", round " << t
+                  << ", sample " << s << ", subset " << j;
+        }
+      }
     }
   }
 }
