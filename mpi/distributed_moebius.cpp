@@ -53,6 +53,21 @@ void apply_side(T* __restrict changed, const T* __restrict other, std::size_t le
   }
 }
 
+// The exchange buffer of this thread, kept between calls: a fresh buffer of tens of MiB would be
+// page-faulted in on every call, which costs about as much as the transfer itself.
+template <class T> std::vector<T>& workspace_vector() {
+  static thread_local std::vector<T> buffer;
+  return buffer;
+}
+template <class T> T* workspace(std::size_t elements) {
+  std::vector<T>& buffer = workspace_vector<T>();
+  if (buffer.size() < elements) {
+    buffer = std::vector<T>();  // free the old one before the larger allocation
+    buffer.resize(elements);
+  }
+  return buffer.data();
+}
+
 // Largest power of two <= x (x >= 1).
 std::size_t floor_pow2(std::size_t x) {
   std::size_t p = 1;
@@ -139,7 +154,7 @@ void partner_rounds(LatticeOp op, T* block, std::size_t total, const Communicato
   const std::size_t piece = std::min(total, std::max<std::size_t>(1, budget_elements<T>(options) / 2));
   const std::size_t pieces = (total + piece - 1) / piece;
   const bool minus = subtracts(op);
-  std::vector<T> buffer;
+  T* buffer = nullptr;
   for (int b = 0; b < k; ++b) {
     const int partner = rank ^ (1 << b);
     const bool high = (rank >> b) & 1;
@@ -153,11 +168,11 @@ void partner_rounds(LatticeOp op, T* block, std::size_t total, const Communicato
       }
       continue;
     }
-    if (buffer.empty()) buffer.resize(pieces > 1 ? 2 * piece : piece);
+    if (!buffer) buffer = workspace<T>(pieces > 1 ? 2 * piece : piece);
     MPI_Request req[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
     auto post = [&](std::size_t p) {
       const std::size_t off = p * piece, len = std::min(piece, total - off);
-      HARSANYI_MPI_CHECK(MPI_Irecv(buffer.data() + (p % 2) * piece, static_cast<int>(len),
+      HARSANYI_MPI_CHECK(MPI_Irecv(buffer + (p % 2) * piece, static_cast<int>(len),
                                    mpi_type<T>(), partner, tag, group.comm(), &req[p % 2]));
     };
     post(0);
@@ -165,7 +180,7 @@ void partner_rounds(LatticeOp op, T* block, std::size_t total, const Communicato
       if (p + 1 < pieces) post(p + 1);
       HARSANYI_MPI_CHECK(MPI_Wait(&req[p % 2], MPI_STATUS_IGNORE));
       const std::size_t off = p * piece, len = std::min(piece, total - off);
-      apply_side(block + off, buffer.data() + (p % 2) * piece, len, minus);
+      apply_side(block + off, buffer + (p % 2) * piece, len, minus);
     }
   }
 }
@@ -214,7 +229,7 @@ void alltoall_rounds(LatticeOp op, T* block, int n, std::size_t count, const Com
     cs = 1;
     P = std::max<std::size_t>(1, floor_pow2(std::max<std::size_t>(1, budget / Kz)));
   }
-  std::vector<T> rows(Kz * cs * P);
+  T* rows = workspace<T>(Kz * cs * P);
   const MPI_Datatype base = mpi_type<T>();
   for (std::size_t s0 = 0; s0 < count; s0 += cs) {
     const std::size_t c = std::min(cs, count - s0);
@@ -238,10 +253,10 @@ void alltoall_rounds(LatticeOp op, T* block, int n, std::size_t count, const Com
     }
     for (std::size_t o = 0; o < M; o += P) {
       T* first = block + s0 * L + o;
-      HARSANYI_MPI_CHECK(MPI_Alltoall(first, send_count, send_type, rows.data(), row_count, base,
+      HARSANYI_MPI_CHECK(MPI_Alltoall(first, send_count, send_type, rows, row_count, base,
                                       group.comm()));
-      row_butterflies(op, rows.data(), K, c * P);
-      HARSANYI_MPI_CHECK(MPI_Alltoall(rows.data(), row_count, base, first, send_count, send_type,
+      row_butterflies(op, rows, K, c * P);
+      HARSANYI_MPI_CHECK(MPI_Alltoall(rows, row_count, base, first, send_count, send_type,
                                       group.comm()));
     }
   }
@@ -292,6 +307,11 @@ void mirror_rows(T* block, int n, std::size_t count, const Communicator& group, 
 }
 
 }  // namespace
+
+void release_exchange_buffers() {
+  workspace_vector<float>() = std::vector<float>();
+  workspace_vector<double>() = std::vector<double>();
+}
 
 const char* exchange_name(Exchange how) {
   return how == Exchange::partner ? "partner" : "alltoall";

@@ -33,6 +33,8 @@
 /// counts are int, which also bounds a piece): partner uses two receive pieces of half that size
 /// (one is filled while the other is applied); alltoall one receive buffer of K slices. With a
 /// block smaller than the budget, partner needs one block and alltoall one block of extra memory.
+/// The buffers are kept between calls (per thread, one per element type) so that repeated
+/// transforms do not page-fault them in again; release_exchange_buffers() frees them.
 ///
 /// Every function is collective over `group`: all its ranks call it with the same op, n, count,
 /// exchange and options. Arguments are checked on every rank together (one small allreduce), so a
@@ -59,6 +61,9 @@ struct ExchangeOptions {
   /// Largest extra buffer per rank, in bytes (at least one element per piece is always used).
   std::size_t buffer_bytes = std::size_t{64} << 20;
 };
+
+/// Frees this thread's exchange buffers (they are kept between calls, see Memory above).
+void release_exchange_buffers();
 
 /// Number of elements of one sample's block on each of `ranks` ranks: 2^n / ranks.
 inline std::uint64_t distributed_block_length(int n, int ranks) {
