@@ -163,7 +163,10 @@ void abort_job(const std::string& message, int code) {
     int rank = 0, size = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    std::fprintf(stderr, "harsanyi: error on rank %d of %d (%s): %s\n", rank, size,
+    // When every rank fails alike (a bad config), rank 0's message and abort come first and
+    // the others are ended before they repeat it; a failure of one rank alone is still printed.
+    if (rank != 0 && size > 1) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::fprintf(stderr, "harsanyi (rank %d of %d, %s): %s\n", rank, size,
                  host_name().c_str(), message.c_str());
     std::fflush(stderr);
     if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);

@@ -62,6 +62,7 @@ class Communicator {
 
   double max(double x) const;
   std::int64_t max(std::int64_t x) const;
+  std::int64_t min(std::int64_t x) const { return -max(-x); }
   std::int64_t sum(std::int64_t x) const;
   /// True when `flag` holds on any rank.
   bool any(bool flag) const;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <algorithm>
 #include <filesystem>
@@ -15,6 +16,8 @@
 #include <fmt/format.h>
 
 #include "cuda_backend.h"
+#include "decomposition.h"
+#include "distributed_moebius.h"
 #include "h5_wrappers.h"
 #include "harsanyi_config.h"
 #include "lattice_transforms.h"
@@ -80,15 +83,16 @@ int check_values_shape(const h5::File& in, std::size_t& samples) {
   return n;
 }
 
+// v holds the subsets [first, first + len) of `sample`.
 template <class T> void check_finite(const T* v, std::size_t len, std::size_t sample,
-                                     const std::string& path) {
-  for (std::size_t i = 0; i < len; ++i)
-    if (!std::isfinite(v[i]))
+                                     std::uint64_t first, const std::string& path) {
+  for (std::size_t j = 0; j < len; ++j)
+    if (const std::uint64_t i = first + j; !std::isfinite(v[j]))
       throw UserError(fmt::format(
           "{}: /values[{}, {}] is {} (sample {}, subset {}): the model produced a non-finite "
           "output; fix the values (e.g. a smaller learning rate in training, or an output "
           "function that avoids log(0)) and rerun",
-          path, sample, i, std::isnan(v[i]) ? "NaN" : "Inf", sample, i));
+          path, sample, i, std::isnan(v[j]) ? "NaN" : "Inf", sample, i));
 }
 
 bool use_cuda(const std::string& device, std::string& note) {
@@ -107,13 +111,26 @@ bool use_cuda(const std::string& device, std::string& note) {
 
 template <class T>
 ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int n,
-                             std::size_t samples) {
+                             std::size_t samples, const mpi::Communicator& world) {
   const std::uint64_t len = subset_count(n);
   const bool and_or = opt.mode == "and-or";
   const SolverOptions solver = opt.solver_options();
   const bool optimal = and_or && solver.solver == "optimal";
   const int tl = and_or ? and_or_trace_length(solver) : 0;
   const int threads = omp_get_max_threads();
+
+  // The work over the ranks: groups split the samples, the K ranks of a group split each
+  // sample's subsets (DESIGN §4; mpi/decomposition.h).
+  mpi::Decomposition d;
+  try {
+    d = mpi::Decomposition::make(world, samples, n, opt.subset_ranks);
+  } catch (const std::invalid_argument& e) {
+    throw UserError(e.what());
+  }
+  const mpi::Communicator group = world.split(d.group, d.member);
+  const int K = d.subset_ranks;
+  const std::uint64_t B = d.block_len();
+  if (world.size() > 1 && opt.progress) std::fprintf(stderr, "extract: %s\n", d.describe().c_str());
 
   std::string device_note;
   // The optimal solver has no GPU version yet: it runs on the CPU kernels.
@@ -122,18 +139,22 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
     device_note = "the optimal solver runs on the CPU kernels (no GPU version yet)";
   if (!device_note.empty() && opt.progress) std::fprintf(stderr, "extract: %s\n", device_note.c_str());
 
-  // Memory: refuse before allocating when one sample will not fit. and-or: the solver's arrays
-  // (and_or_bytes_per_sample) plus the Shapley scratch; and: the values and I_and, plus scratch.
+  // Memory: refuse before allocating when one sample will not fit in this rank's share of the
+  // node. and-or: the solver's arrays (and_or_bytes_per_sample) plus the Shapley scratch; and:
+  // the values and I_and, plus scratch; with K > 1, the blocks of the round and their exchange.
   const std::size_t per_sample =
       (and_or ? and_or_bytes_per_sample(solver, n, sizeof(T)) : 2 * len * sizeof(T)) +
-      len * sizeof(T);
-  const std::size_t avail = available_memory_bytes();
+      len * sizeof(T) + (K > 1 ? 3 * B * static_cast<std::size_t>(K) * sizeof(T) : 0);
+  const int on_node = world.ranks_on_node();
+  const std::size_t avail = available_memory_bytes() / static_cast<std::size_t>(on_node);
+  const std::string share = on_node > 1 ? fmt::format(" (this rank's 1/{} of the node)", on_node) : "";
   if (per_sample > avail)
     throw UserError(fmt::format(
-        "n = {} needs {} of memory per sample ({} arrays of 2^{} {} values), but only {} is "
-        "available; use --dtype f32, fewer players, or a node with more memory",
+        "n = {} needs {} of memory per sample ({} arrays of 2^{} {} values), but only {}{} is "
+        "available; use --dtype f32, fewer players, fewer ranks per node, or a node with more "
+        "memory",
         n, format_bytes(static_cast<double>(per_sample)), per_sample / (len * sizeof(T)), n,
-        sizeof(T) == 8 ? "f64" : "f32", format_bytes(static_cast<double>(avail))));
+        sizeof(T) == 8 ? "f64" : "f32", format_bytes(static_cast<double>(avail)), share));
   if (gpu) {
     const std::size_t dev = and_or_device_bytes_per_sample(solver, n, sizeof(T));
     const std::size_t free = cuda::device_free_bytes();
@@ -144,24 +165,27 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
                                   format_bytes(static_cast<double>(free))));
   }
   std::size_t batch = opt.batch;
+  const std::size_t own_max = std::max<std::size_t>(1, (samples + d.ranks - 1) / d.ranks);
   if (batch == 0) {
     const std::size_t by_memory = std::max<std::size_t>(1, avail / 2 / per_sample);
     const std::size_t want = gpu ? 1024 : static_cast<std::size_t>(4 * threads);
-    batch = std::min(samples, std::min(by_memory, want));
+    batch = std::min(own_max, std::min(by_memory, want));
     if (gpu)
       batch = std::min(batch, std::max<std::size_t>(1, cuda::device_free_bytes() / 2 /
                                                            and_or_device_bytes_per_sample(solver, n, sizeof(T))));
+    // The same batch on every rank (the rounds of collective writes must match).
+    batch = static_cast<std::size_t>(world.min(static_cast<std::int64_t>(batch)));
   }
-  batch = std::min(batch, samples);
+  batch = std::min(batch, own_max);
   if (batch * per_sample > avail)
-    throw UserError(fmt::format("--batch {} needs {} of memory ({} per sample), but only {} is "
+    throw UserError(fmt::format("--batch {} needs {} of memory ({} per sample), but only {}{} is "
                                 "available; use a smaller --batch (or 0 to choose it)",
                                 batch, format_bytes(static_cast<double>(batch * per_sample)),
                                 format_bytes(static_cast<double>(per_sample)),
-                                format_bytes(static_cast<double>(avail))));
+                                format_bytes(static_cast<double>(avail)), share));
 
-  OutputFile out(opt.out_path, opt.force);
-  const hsize_t S = samples, L = len, K = static_cast<hsize_t>(n) + 1;
+  OutputFile out(opt.out_path, opt.force, world);
+  const hsize_t S = samples, L = len, Kn = static_cast<hsize_t>(n) + 1;
   const hsize_t chunk_rows = std::max<hsize_t>(1, (hsize_t{1} << 20) / L);
   out->create_dataset("/interactions/and", h5::Dtype::F64, {S, L}, chunk_rows);
   if (and_or) {
@@ -179,20 +203,22 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
   out->create_dataset("/attribution/shapley", h5::Dtype::F64, {S, hsize_t(n)});
   const char* kinds[] = {"and", "or"};
   for (int k = 0; k < (and_or ? 2 : 1); ++k) {
-    out->create_dataset(fmt::format("/orders/{}_pos", kinds[k]), h5::Dtype::F64, {S, K});
-    out->create_dataset(fmt::format("/orders/{}_neg", kinds[k]), h5::Dtype::F64, {S, K});
-    out->create_dataset(fmt::format("/orders/{}_count", kinds[k]), h5::Dtype::I32, {S, K});
+    out->create_dataset(fmt::format("/orders/{}_pos", kinds[k]), h5::Dtype::F64, {S, Kn});
+    out->create_dataset(fmt::format("/orders/{}_neg", kinds[k]), h5::Dtype::F64, {S, Kn});
+    out->create_dataset(fmt::format("/orders/{}_count", kinds[k]), h5::Dtype::I32, {S, Kn});
   }
 
-  // Root attributes (DESIGN §5).
+  // Root attributes (DESIGN §5); every rank writes the same values (a collective call).
   std::string output_fn = "unknown (computed outside harsanyi)", baseline = output_fn;
   if (in.has_attribute("output_fn")) output_fn = in.string_attribute("output_fn");
   if (in.has_attribute("baseline")) baseline = in.string_attribute("baseline");
+  std::string created = utc_now();
+  world.broadcast(created);
   out->set_attribute("schema", std::string("harsanyi/1"));
   out->set_attribute("kind", std::string("extraction"));
   out->set_attribute("tool_version", std::string(HARSANYI_VERSION));
   out->set_attribute("git_sha", std::string(HARSANYI_GIT_SHA));
-  out->set_attribute("created_utc", utc_now());
+  out->set_attribute("created_utc", created);
   out->set_attribute("config", extract_config_text(opt));
   out->set_attribute("n_players", std::int64_t{n});
   out->set_attribute("subset_index", std::string("bit i = player i"));
@@ -226,9 +252,11 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
                                      ? "folded: OR terms of order <= 1 added to AND, zero in OR"
                                      : "raw"));
   out->set_attribute("device", std::string(gpu ? "cuda" : "cpu"));
-  out->set_attribute("mpi_ranks", std::int64_t{1});
+  out->set_attribute("mpi_ranks", std::int64_t{world.size()});
+  out->set_attribute("subset_ranks", std::int64_t{K});
 
-  const std::uint64_t work = and_or ? and_or_progress_work(solver, samples) : samples;
+  // Progress counts this rank's work (rank 0 reports; the ranks' shares are balanced).
+  const std::uint64_t work = and_or ? and_or_progress_work(solver, d.own_count()) : d.own_count();
   Progress progress("extract", work, and_or ? and_or_progress_unit(solver) : "samples",
                     opt.progress);
   std::size_t not_converged = 0;
@@ -236,22 +264,51 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
   const auto t0 = std::chrono::steady_clock::now();
 
   LatticeVector<T> values(batch * len), shap_div(len);
+  // K > 1: this rank's block of every sample of the round (values, and I_and for mode and).
+  LatticeVector<T> blocks(K > 1 ? batch * static_cast<std::size_t>(K) * B : 0);
   std::vector<double> loss(batch), thresholds(batch), shapley(batch * n);
   std::vector<double> pos[2], neg[2];
   std::vector<std::int32_t> count[2];
   for (int k = 0; k < 2; ++k) {
-    pos[k].resize(batch * K);
-    neg[k].resize(batch * K);
-    count[k].resize(batch * K);
+    pos[k].resize(batch * Kn);
+    neg[k].resize(batch * Kn);
+    count[k].resize(batch * Kn);
   }
   AndOrBatch<T> fit;
-  for (std::size_t s0 = 0; s0 < samples; s0 += batch) {
-    const std::size_t b = std::min(batch, samples - s0);
-    in.read_rows<T>("/values", s0, b, values.data());
-    for (std::size_t s = 0; s < b; ++s) check_finite(values.data() + s * len, len, s0 + s, in.path());
+  const std::size_t rounds = d.rounds(batch);
+  for (std::size_t t = 0; t < rounds; ++t) {
+    const mpi::Round round = d.round(t, batch);
+    const std::size_t s0 = round.my_begin(), b = round.my_count();
+    // This rank's values: its own rows (K = 1), or its block of every sample of the group's
+    // round, exchanged so that it holds its own rows.
+    bool and_done = false;  // mode and, K > 1: I_and computed across the group and written
+    if (K == 1) {
+      in.read_rows<T>("/values", s0, b, values.data());
+      for (std::size_t s = 0; s < b; ++s)
+        check_finite(values.data() + s * len, len, s0 + s, 0, in.path());
+    } else {
+      for (int m = 0; m < K; ++m) {
+        T* dst = blocks.data() + round.offset(m) * B;
+        in.read_block<T>("/values", {round.begin[m], d.block_begin()}, {round.count[m], B}, dst);
+        for (std::size_t s = 0; s < round.count[m]; ++s)
+          check_finite(dst + s * B, B, round.begin[m] + s, d.block_begin(), in.path());
+      }
+      mpi::gather_own_samples(d, round, group, blocks.data(), values.data());
+      if (!and_or) {
+        // The plain Harsanyi transform finishes across the group (mpi/distributed_moebius.h),
+        // each rank writing its columns of I_and; the metrics need whole rows of I_and.
+        mpi::distributed_moebius(blocks.data(), n, round.total(), group, opt.exchange);
+        for (int m = 0; m < K; ++m)
+          out->write_block("/interactions/and", {round.begin[m], d.block_begin()},
+                           {round.count[m], B}, blocks.data() + round.offset(m) * B);
+        fit.and_.resize(b * len);
+        mpi::gather_own_samples(d, round, group, blocks.data(), fit.and_.data());
+        and_done = true;
+      }
+    }
 
     if (and_or) {
-      fit_and_or_batch(values.data(), b, n, solver, gpu, fit, &progress);
+      if (b > 0) fit_and_or_batch(values.data(), b, n, solver, gpu, fit, &progress);
       if (optimal)
         for (std::size_t s = 0; s < b; ++s) {
           const double gap = (fit.loss[s] - fit.bound[s]) / std::max(std::fabs(fit.loss[s]), 1e-300);
@@ -259,8 +316,10 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
           if (!(gap <= solver.optimal.tol)) ++not_converged;
         }
     } else {
-      fit.and_.assign(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(b * len));
-      moebius_transform(fit.and_.data(), n, b);
+      if (!and_done) {
+        fit.and_.assign(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(b * len));
+        moebius_transform(fit.and_.data(), n, b);
+      }
       fit.loss.assign(b, 0.0);
       for (std::size_t s = 0; s < b; ++s) fit.loss[s] = sum_abs(fit.and_.data() + s * len, len);
     }
@@ -274,14 +333,19 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
       if (o && opt.fold) fold_low_orders(a, o, n);
       const T* v = values.data() + s * len;
       thresholds[s] = salient_threshold(a, o, v, n, opt.tau_rel, opt.tau_ref);
-      order_strength(a, n, thresholds[s], &pos[0][s * K], &neg[0][s * K], &count[0][s * K]);
-      if (o) order_strength(o, n, thresholds[s], &pos[1][s * K], &neg[1][s * K], &count[1][s * K]);
-      std::copy(v, v + len, shap_div.begin());
-      moebius_transform(shap_div.data(), n);
+      order_strength(a, n, thresholds[s], &pos[0][s * Kn], &neg[0][s * Kn], &count[0][s * Kn]);
+      if (o) order_strength(o, n, thresholds[s], &pos[1][s * Kn], &neg[1][s * Kn], &count[1][s * Kn]);
+      if (and_or) {
+        std::copy(v, v + len, shap_div.begin());
+        moebius_transform(shap_div.data(), n);
+      } else {
+        std::copy(a, a + len, shap_div.begin());  // mode and: I_and is the Möbius transform of v
+      }
       shapley_from_dividends(shap_div.data(), n, shapley.data() + s * n);
     }
 
-    out->write_rows("/interactions/and", s0, b, fit.and_.data());
+    // Every rank writes its rows (a collective write; a rank without samples writes none).
+    if (!and_done) out->write_rows("/interactions/and", s0, b, fit.and_.data());
     if (and_or) {
       out->write_rows("/interactions/or", s0, b, fit.or_.data());
       out->write_rows("/extraction/p", s0, b, fit.p.data());
@@ -303,6 +367,8 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
     if (!and_or) progress.advance(b);
   }
   progress.finish();
+  not_converged = static_cast<std::size_t>(world.sum(static_cast<std::int64_t>(not_converged)));
+  worst_gap = world.max(worst_gap);
   if (optimal && not_converged > 0 && opt.progress)
     std::fprintf(stderr,
                  "extract: warning: %zu of %zu samples did not reach --tol %g within --max-iters "
@@ -317,7 +383,8 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
   summary.samples = samples;
   summary.batch = batch;
   summary.device = gpu ? "cuda" : "cpu";
-  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  summary.seconds =
+      world.max(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   out->set_attribute("elapsed_s", summary.seconds);
   out.commit();
   return summary;
@@ -325,7 +392,7 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
 
 }  // namespace
 
-ExtractSummary run_extract(const ExtractOptions& opt) {
+ExtractSummary run_extract(const ExtractOptions& opt, const mpi::Communicator& world) {
   if (opt.mode != "and" && opt.mode != "and-or")
     throw UserError("--mode must be 'and' or 'and-or', not '" + opt.mode + "'");
   check_solver_options(opt.solver_options());
@@ -338,7 +405,11 @@ ExtractSummary run_extract(const ExtractOptions& opt) {
   if (!(opt.tau_rel >= 0)) throw UserError("--tau-rel must be >= 0");
   if (opt.sgd.trace_every < 0) throw UserError("--trace-every must be >= 0");
   if (opt.out_path.empty()) throw UserError("--out is required");
-  if (opt.threads > 0) omp_set_num_threads(opt.threads);
+  if (opt.threads > 0)
+    omp_set_num_threads(opt.threads);
+  else if (world.size() > 1 && !std::getenv("OMP_NUM_THREADS"))
+    // Ranks sharing a node share its cores.
+    omp_set_num_threads(std::max(1, omp_get_num_procs() / world.ranks_on_node()));
 
   h5::File in = [&] {
     try {
@@ -347,14 +418,14 @@ ExtractSummary run_extract(const ExtractOptions& opt) {
       throw UserError(e.what());
     }
   }();
-  OutputFile::check_target(opt.out_path, opt.force);
+  if (world.root()) OutputFile::check_target(opt.out_path, opt.force);
   if (fs::exists(opt.out_path) && fs::equivalent(opt.out_path, opt.values_path))
     throw UserError("--out is the input file; choose another output path");
   std::size_t samples = 0;
   const int n = check_values_shape(in, samples);
   try {
-    return opt.dtype == "f32" ? extract_typed<float>(opt, in, n, samples)
-                              : extract_typed<double>(opt, in, n, samples);
+    return opt.dtype == "f32" ? extract_typed<float>(opt, in, n, samples, world)
+                              : extract_typed<double>(opt, in, n, samples, world);
   } catch (const h5::H5Error& e) {
     throw UserError(e.what());
   }

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "and_or_solver.h"
+#include "communicator.h"
+#include "distributed_moebius.h"
 #include "interaction_metrics.h"
 #include "optimal_solver.h"
 #include "sgd_solver.h"
@@ -30,7 +32,11 @@ struct ExtractOptions {
   bool force = false;         ///< overwrite an existing output file
   std::size_t batch = 0;      ///< samples per batch (0: chosen from memory and threads)
   std::string device = "auto";  ///< auto | cpu | cuda
-  int threads = 0;            ///< OpenMP threads (0: OpenMP's default)
+  int threads = 0;            ///< OpenMP threads per rank (0: OMP_NUM_THREADS, or the node's
+                              ///< cores divided among its ranks)
+  int subset_ranks = 0;       ///< MPI: ranks sharing a sample's subsets (0: chosen)
+  /// MPI, mode and with subset_ranks > 1: how the top bits of the transform finish across a group
+  mpi::Exchange exchange = mpi::Exchange::partner;
   bool progress = true;
 };
 
@@ -48,6 +54,10 @@ std::string extract_config_text(const ExtractOptions& opt);
 
 /// @brief Runs an extraction. Writes OUT atomically: to OUT.part first, renamed on success,
 /// removed on failure. Throws UserError for bad input, other exceptions for system failures.
-ExtractSummary run_extract(const ExtractOptions& opt);
+/// With a distributed `world` (a collective call on every rank), the samples and subsets are
+/// spread over the ranks (mpi/decomposition.h) and every rank writes its rows of one file with
+/// MPI-IO; the file is bitwise the same for every rank count.
+ExtractSummary run_extract(const ExtractOptions& opt,
+                           const mpi::Communicator& world = mpi::Communicator::serial());
 
 }  // namespace harsanyi

@@ -91,6 +91,16 @@ Handle select_rows(hid_t space, hsize_t row0, hsize_t rows, const std::string& w
   return select_block(space, start, count, what);
 }
 
+// Storage allocated when a dataset is created or extended, not at its first write: a file
+// started by one process and written later by many (MPI-IO) needs every chunk allocated before
+// the collective writes, which cannot allocate chunks of serially created datasets.
+Handle dataset_creation_properties(const std::string& name) {
+  Handle dcpl(check_id(H5Pcreate(H5P_DATASET_CREATE), "dcpl"), H5Pclose);
+  check(H5Pset_alloc_time(dcpl.id(), H5D_ALLOC_TIME_EARLY), "allocation time of " + name);
+  check(H5Pset_fill_time(dcpl.id(), H5D_FILL_TIME_NEVER), "fill time of " + name);
+  return dcpl;
+}
+
 Handle open_object(hid_t file, const std::string& object) {
   return Handle(check_id(H5Oopen(file, object.c_str(), H5P_DEFAULT), "open object " + object),
                 H5Oclose);
@@ -247,7 +257,7 @@ void File::create_dataset(const std::string& name, Dtype type, const std::vector
   Handle space(check_id(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                         "dataspace for " + name),
                H5Sclose);
-  Handle dcpl(check_id(H5Pcreate(H5P_DATASET_CREATE), "dcpl"), H5Pclose);
+  Handle dcpl = dataset_creation_properties(name);
   bool nonempty = true;
   for (hsize_t d : dims) nonempty = nonempty && d > 0;
   if (chunk_rows > 0 && nonempty) {
@@ -274,7 +284,7 @@ void File::create_extendible(const std::string& name, Dtype type,
                                          maxdims.data()),
                         "dataspace for " + name),
                H5Sclose);
-  Handle dcpl(check_id(H5Pcreate(H5P_DATASET_CREATE), "dcpl"), H5Pclose);
+  Handle dcpl = dataset_creation_properties(name);
   std::vector<hsize_t> chunk = dims;
   chunk[0] = chunk_rows;
   // at most 2^20 elements per chunk across the further axes (8 MiB of f64), innermost first
@@ -397,6 +407,25 @@ void File::read_rows(const std::string& name, hsize_t row0, hsize_t rows, T* dat
         fmt::format("{}: read of {} failed (damaged file?)", path_, name));
 }
 
+template <class T>
+void File::read_block(const std::string& name, const std::vector<hsize_t>& start,
+                      const std::vector<hsize_t>& count, T* data) const {
+  Handle ds = open_dataset(id(), path_, name);
+  Handle space(check_id(H5Dget_space(ds.id()), "dataspace of " + name), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.id());
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
+  if (start.size() != dims.size() || count.size() != dims.size())
+    throw H5Error(fmt::format("{}:{}: block of rank {} for a dataset of rank {}", path_, name,
+                              start.size(), dims.size()));
+  for (std::size_t i = 0; i < dims.size(); ++i)
+    if (count[i] > 0 && start[i] + count[i] > dims[i])
+      throw H5Error(fmt::format("{}:{}: block out of range on axis {}", path_, name, i));
+  Handle mem = select_block(space.id(), start, count, path_ + ":" + name);
+  check(H5Dread(ds.id(), native_type(dtype_of<T>()), mem.id(), space.id(), H5P_DEFAULT, data),
+        fmt::format("{}: read of {} failed (damaged file?)", path_, name));
+}
+
 template <class T> std::vector<T> File::read_all(const std::string& name) const {
   const DatasetInfo inf = info(name);
   std::size_t total = 1;
@@ -488,6 +517,8 @@ double File::double_attribute(const std::string& name, const std::string& object
   template void File::write_rows<T>(const std::string&, hsize_t, hsize_t, const T*);     \
   template void File::read_rows<T>(const std::string&, hsize_t, hsize_t, T*) const;      \
   template std::vector<T> File::read_all<T>(const std::string&) const;                 \
+  template void File::read_block<T>(const std::string&, const std::vector<hsize_t>&,    \
+                                    const std::vector<hsize_t>&, T*) const;             \
   template void File::write_block<T>(const std::string&, const std::vector<hsize_t>&,   \
                                      const std::vector<hsize_t>&, const T*);
 HARSANYI_INSTANTIATE(float)

@@ -39,6 +39,9 @@ class Handle {
   ~Handle() { reset(); }
   /// Closes without checking (destructors, error paths).
   void reset();
+  /// Forgets the id without closing it: for parallel files on an error path, where a close is
+  /// a collective call the other ranks will never make (the job is about to be aborted).
+  void release() { id_ = H5I_INVALID_HID; }
   /// Closes and throws H5Error if the library reports a failure (a close flushes cached data).
   void close(const std::string& what);
   hid_t id() const { return id_; }
@@ -83,6 +86,12 @@ class File {
   static File open_parallel(const std::string& path, MPI_Comm comm);
   /// True for a file opened with open_parallel.
   bool parallel() const { return transfer_.valid(); }
+  /// Drops the file without closing it (see Handle::release): for a parallel file whose job is
+  /// failing, so that no rank blocks in a collective close.
+  void abandon() {
+    handle_.release();
+    transfer_.reset();
+  }
   const std::string& path() const { return path_; }
   hid_t id() const { return handle_.id(); }
   /// Flushes and closes the file; throws H5Error if any buffered data could not be written
@@ -119,6 +128,10 @@ class File {
   /// Reads rows [row0, row0 + rows) of a dataset into `data` (C order, converting to T).
   template <class T>
   void read_rows(const std::string& name, hsize_t row0, hsize_t rows, T* data) const;
+  /// Reads the block starting at `start` of extent `count` (C order, converting to T).
+  template <class T>
+  void read_block(const std::string& name, const std::vector<hsize_t>& start,
+                  const std::vector<hsize_t>& count, T* data) const;
   /// Reads a whole dataset (any rank) converted to T.
   template <class T> std::vector<T> read_all(const std::string& name) const;
 

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "communicator.h"
 #include "cuda_backend.h"
 #include "extraction.h"
 #include "h5_wrappers.h"
@@ -18,8 +19,8 @@
 
 namespace {
 
-void add_extract(CLI::App& app, harsanyi::ExtractOptions& o, std::string& tau_ref, bool& no_fold,
-                 bool& quiet) {
+void add_extract(CLI::App& app, harsanyi::ExtractOptions& o, std::string& tau_ref,
+                 std::string& exchange, bool& no_fold, bool& quiet) {
   auto* cmd = app.add_subcommand(
       "extract",
       "Interactions of values computed elsewhere: reads /values [samples, 2^n] (float32 or "
@@ -62,7 +63,19 @@ void add_extract(CLI::App& app, harsanyi::ExtractOptions& o, std::string& tau_re
   cmd->add_option("--device", o.device, "auto (GPU if present) | cpu | cuda")->capture_default_str();
   cmd->add_option("--batch", o.batch, "samples per batch (0: from memory and threads)")
       ->capture_default_str();
-  cmd->add_option("--threads", o.threads, "CPU threads (0: OMP_NUM_THREADS or all cores)")
+  cmd->add_option("--threads", o.threads,
+                  "CPU threads per rank (0: OMP_NUM_THREADS, else the cores divided among the "
+                  "ranks sharing a node)")
+      ->capture_default_str();
+  cmd->add_option("--subset-ranks", o.subset_ranks,
+                  "under MPI: ranks that share the 2^n subsets of a sample (a power of two "
+                  "dividing the rank count; 0: 1 when there are at least as many samples as "
+                  "ranks, else the smallest K that gives every group of K ranks a sample)")
+      ->capture_default_str();
+  cmd->add_option("--exchange", exchange,
+                  "under MPI, --mode and with --subset-ranks > 1: how the top bits of the "
+                  "transform finish across a group: partner (log2 K pairwise exchanges) | "
+                  "alltoall (one all-to-all that makes them local, and one back)")
       ->capture_default_str();
   cmd->add_flag("--no-fold", no_fold,
                 "store raw OR terms of order <= 1 (default: folded into AND, as the lab does)");
@@ -73,6 +86,11 @@ void add_extract(CLI::App& app, harsanyi::ExtractOptions& o, std::string& tau_re
 }  // namespace
 
 int main(int argc, char** argv) {
+  // MPI only under a launcher (mpirun, srun): a plain run needs no MPI runtime.
+  harsanyi::mpi::Session mpi_session(&argc, &argv);
+  const harsanyi::mpi::Communicator world = harsanyi::mpi::Communicator::world();
+  // Console output (progress, summaries, reports) comes from rank 0 only.
+  const bool root = world.root();
   harsanyi::h5::prepare_library();
   CLI::App app{fmt::format(
       "harsanyi {} ({}): AND-OR interactions of deep networks over all 2^n masked inputs.\n"
@@ -82,9 +100,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(HARSANYI_VERSION) + " (" + HARSANYI_GIT_SHA + ")");
 
   harsanyi::ExtractOptions ex;
-  std::string tau_ref = "max";
+  std::string tau_ref = "max", exchange = "partner";
   bool no_fold = false, quiet = false;
-  add_extract(app, ex, tau_ref, no_fold, quiet);
+  add_extract(app, ex, tau_ref, exchange, no_fold, quiet);
 
   harsanyi::MakeValuesOptions mv;
   auto* mk = app.add_subcommand(
@@ -132,41 +150,60 @@ int main(int argc, char** argv) {
                     "print the resolved config (defaults, file, overrides) and exit");
   run_cmd->add_flag("--no-report", run_no_report, "do not print the per-epoch report at the end");
   run_cmd->add_flag("--quiet", quiet, "no progress on stderr");
+  run_cmd->add_option("--subset-ranks", run.subset_ranks,
+                      "under MPI: ranks that share the 2^n masked inputs of a sample (a power of "
+                      "two dividing the rank count; 0: chosen from the sample count)")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // --help and usage errors: every rank parsed the same line; rank 0 speaks.
+    if (!root) return e.get_exit_code();
     return app.exit(e);
   }
+  // A failure ends the whole job: with several ranks through MPI_Abort (no rank is left waiting
+  // in a collective), else with the message and the exit code.
+  const auto fail = [&](const std::string& message, int code) {
+    if (world.size() > 1) harsanyi::mpi::abort_job(message, code);
+    std::fprintf(stderr, "harsanyi: %s\n", message.c_str());
+    return code;
+  };
 
   try {
     if (app.got_subcommand("extract")) {
       ex.tau_ref = harsanyi::parse_threshold_reference(tau_ref);
       ex.fold = !no_fold;
-      ex.progress = !quiet;
-      const auto s = harsanyi::run_extract(ex);
-      if (!quiet)
+      if (exchange != "partner" && exchange != "alltoall")
+        throw harsanyi::UserError("--exchange must be partner or alltoall, not '" + exchange + "'");
+      ex.exchange = exchange == "partner" ? harsanyi::mpi::Exchange::partner
+                                          : harsanyi::mpi::Exchange::alltoall;
+      ex.progress = !quiet && root;
+      const auto s = harsanyi::run_extract(ex, world);
+      if (!quiet && root)
         std::fprintf(stderr, "extract: %zu samples of n = %d on %s in %.3f s -> %s\n", s.samples,
                    s.n, s.device.c_str(), s.seconds, ex.out_path.c_str());
-      harsanyi::print_extraction_report(ex.out_path, stdout);
+      if (root) harsanyi::print_extraction_report(ex.out_path, stdout);
+    } else if (!root && !run_cmd->parsed()) {
+      // make-values, report and devices are not distributed: rank 0 does them alone.
     } else if (app.got_subcommand("make-values")) {
       harsanyi::make_values_file(mv);
       std::fprintf(stderr, "make-values: %zu samples of n = %d -> %s\n", mv.samples, mv.n,
                    mv.out_path.c_str());
     } else if (run_cmd->parsed()) {
       if (run_print_config) {
-        std::fputs(harsanyi::resolved_study_config(run).c_str(), stdout);
+        if (root) std::fputs(harsanyi::resolved_study_config(run).c_str(), stdout);
         return 0;
       }
-      run.progress = !quiet;
-      const auto s = harsanyi::run_study(run);
-      if (!quiet)
+      run.progress = !quiet && root;
+      const auto s = harsanyi::run_study(run, world);
+      if (!quiet && root)
         std::fprintf(stderr,
                      "run: %d of %d epochs analysed in %.1f s (training %.1f s, evaluation %.1f "
                      "s, forward passes %.1f s, solver %.1f s, writing %.1f s) -> %s\n",
                      s.epochs_analysed, s.epochs_total, s.seconds, s.t_train, s.t_eval,
                      s.t_forward, s.t_solver, s.t_write, s.path.c_str());
-      if (!run_no_report) harsanyi::print_study_report(s.path, stdout);
+      if (!run_no_report && root) harsanyi::print_study_report(s.path, stdout);
     } else if (rep->parsed()) {
       harsanyi::print_report(report_path, stdout);
     } else if (dev->parsed()) {
@@ -178,14 +215,11 @@ int main(int argc, char** argv) {
       fmt::print("CPU threads: {}\n", omp_get_max_threads());
     }
   } catch (const harsanyi::UserError& e) {
-    std::fprintf(stderr, "harsanyi: error: %s\n", e.what());
-    return 2;
+    return fail(std::string("error: ") + e.what(), 2);
   } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "harsanyi: error: %s\n", e.what());
-    return 2;
+    return fail(std::string("error: ") + e.what(), 2);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "harsanyi: failure: %s\n", e.what());
-    return 1;
+    return fail(std::string("failure: ") + e.what(), 1);
   }
   return 0;
 }

@@ -268,13 +268,14 @@ class TorchNetwork final : public Network {
     return {loss_sum / total, static_cast<double>(correct) / total};
   }
 
-  EvalStats evaluate(const Dataset& data, const std::vector<std::int64_t>& indices,
-                     const std::vector<std::int32_t>& labels, std::int64_t batch) override {
+  void evaluate_sums(const Dataset& data, const std::vector<std::int64_t>& indices,
+                     const std::vector<std::int32_t>& labels, std::int64_t batch,
+                     std::vector<double>& loss_sums, std::vector<std::int64_t>& correct) override {
     check_data(data, labels, batch);
     set_eval();
     torch::NoGradGuard no_grad;
-    double loss_sum = 0.0;
-    std::int64_t correct = 0;
+    loss_sums.clear();
+    correct.clear();
     namespace F = torch::nn::functional;
     for (std::size_t start = 0; start < indices.size(); start += batch) {
       const std::size_t end = std::min(indices.size(), start + static_cast<std::size_t>(batch));
@@ -282,13 +283,11 @@ class TorchNetwork final : public Network {
       gather(data, labels, indices, start, end, x, y);
       const torch::Tensor logits = run(x, data.source);
       check_labels_fit(logits, y);
-      loss_sum += F::cross_entropy(logits, y, F::CrossEntropyFuncOptions().reduction(torch::kSum))
-                      .item<double>();
-      correct += logits.argmax(1).eq(y).sum().item<std::int64_t>();
+      loss_sums.push_back(
+          F::cross_entropy(logits, y, F::CrossEntropyFuncOptions().reduction(torch::kSum))
+              .item<double>());
+      correct.push_back(logits.argmax(1).eq(y).sum().item<std::int64_t>());
     }
-    if (indices.empty()) return {};
-    const auto total = static_cast<double>(indices.size());
-    return {loss_sum / total, static_cast<double>(correct) / total};
   }
 
   std::vector<std::int32_t> predict(const Dataset& data, const std::vector<std::int64_t>& indices,
@@ -386,8 +385,10 @@ class TorchNetwork final : public Network {
     }
   }
 
-  void masked_values(const Dataset& data, std::int64_t index, int label, const PlayerLayout& layout,
-                     const OutputSpec& output, std::int64_t batch, double* v) override {
+  void masked_values_range(const Dataset& data, std::int64_t index, int label,
+                           const PlayerLayout& layout, const OutputSpec& output,
+                           std::int64_t batch, std::uint64_t first_subset, std::uint64_t count_all,
+                           double* v) override {
     check_layout(layout, data.sample_size());
     if (index < 0 || index >= data.count())
       throw UserError("sample " + std::to_string(index) + " is outside " + data.source + " (" +
@@ -398,10 +399,12 @@ class TorchNetwork final : public Network {
     const MaskPlan plan = make_mask_plan(layout, data.sample(index), device_);
     std::vector<std::int64_t> dims = {0};
     dims.insert(dims.end(), data.shape.begin(), data.shape.end());
-    const std::uint64_t total = std::uint64_t{1} << layout.n;
-    for (std::uint64_t first = 0; first < total; first += static_cast<std::uint64_t>(batch)) {
+    const std::uint64_t end = first_subset + count_all;
+    if (end > (std::uint64_t{1} << layout.n) || end < first_subset)
+      throw std::invalid_argument("masked_values_range: subsets beyond 2^n");
+    for (std::uint64_t first = first_subset; first < end; first += static_cast<std::uint64_t>(batch)) {
       const auto count = static_cast<std::int64_t>(
-          std::min<std::uint64_t>(static_cast<std::uint64_t>(batch), total - first));
+          std::min<std::uint64_t>(static_cast<std::uint64_t>(batch), end - first));
       dims[0] = count;
       const torch::Tensor logits = run(masked_chunk(plan, first, count).view(dims), data.source)
                                        .to(torch::kCPU, torch::kFloat32)
@@ -412,11 +415,7 @@ class TorchNetwork final : public Network {
                         " is outside the model's " + std::to_string(classes) + " classes");
       const float* l = logits.data_ptr<float>();
       for (std::int64_t b = 0; b < count; ++b)
-        v[first + b] = output_value(l + b * classes, classes, label, output.log_odds);
-    }
-    if (output.subtract_empty) {
-      const double v0 = v[0];
-      for (std::uint64_t s = 0; s < total; ++s) v[s] -= v0;
+        v[first - first_subset + b] = output_value(l + b * classes, classes, label, output.log_odds);
     }
   }
 

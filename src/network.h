@@ -62,9 +62,17 @@ class Network {
   virtual EvalStats train_epoch(const Dataset& data, const std::vector<std::int64_t>& indices,
                                 const std::vector<std::int32_t>& labels, const TrainOptions& opt,
                                 int epoch) = 0;
-  /// Loss and accuracy (eval mode, no gradients) of `indices` with `labels`.
-  virtual EvalStats evaluate(const Dataset& data, const std::vector<std::int64_t>& indices,
-                             const std::vector<std::int32_t>& labels, std::int64_t batch) = 0;
+  /// Loss and accuracy (eval mode, no gradients) of `indices` with `labels`: the per-batch sums
+  /// of evaluate_sums added in batch order, divided by the count.
+  EvalStats evaluate(const Dataset& data, const std::vector<std::int64_t>& indices,
+                     const std::vector<std::int32_t>& labels, std::int64_t batch);
+  /// Per batch of `batch` consecutive `indices`: the summed cross-entropy loss and the number of
+  /// correct predictions (eval mode, no gradients). A distributed evaluation gives each rank
+  /// whole batches and adds the gathered sums in batch order: the same result on any rank count.
+  virtual void evaluate_sums(const Dataset& data, const std::vector<std::int64_t>& indices,
+                             const std::vector<std::int32_t>& labels, std::int64_t batch,
+                             std::vector<double>& loss_sums,
+                             std::vector<std::int64_t>& correct) = 0;
   /// Predicted classes of `indices`.
   virtual std::vector<std::int32_t> predict(const Dataset& data,
                                             const std::vector<std::int64_t>& indices,
@@ -79,9 +87,16 @@ class Network {
   /// the class y. The masked inputs are built as tensors in chunks of `batch` subsets and
   /// forwarded in eval mode; v is computed in float64 from the float32 logits.
   /// `v` receives 2^layout.n values.
-  virtual void masked_values(const Dataset& data, std::int64_t index, int label,
-                             const PlayerLayout& layout, const OutputSpec& output,
-                             std::int64_t batch, double* v) = 0;
+  void masked_values(const Dataset& data, std::int64_t index, int label,
+                     const PlayerLayout& layout, const OutputSpec& output, std::int64_t batch,
+                     double* v);
+  /// The same for the subsets [first, first + count) only (v receives count values, chunks of
+  /// `batch` starting at `first`), without subtracting v(empty) (the caller holding subset 0
+  /// does it, see subtract_empty): the block of a rank that shares a sample's subsets.
+  virtual void masked_values_range(const Dataset& data, std::int64_t index, int label,
+                                   const PlayerLayout& layout, const OutputSpec& output,
+                                   std::int64_t batch, std::uint64_t first, std::uint64_t count,
+                                   double* v) = 0;
 
   /// Number of classes of the built-in model; for TorchScript, known after the first forward
   /// (0 before).
@@ -107,6 +122,10 @@ bool torch_cuda_available();
 
 /// Sets the number of threads LibTorch uses for its CPU kernels (torch::set_num_threads).
 void set_torch_threads(int threads);
+
+/// v(S) - v(empty) for every S when `output` asks for it (v holds all 2^n values, subset 0
+/// first); nothing otherwise.
+void subtract_empty(const OutputSpec& output, double* v, std::uint64_t len);
 
 /// @brief The masked inputs x_S of subsets S = first_subset .. first_subset+count-1, built by the
 /// same tensor code as Network::masked_values (on the CPU).

@@ -96,4 +96,31 @@ std::vector<std::int64_t> shuffle_for_epoch(const std::vector<std::int64_t>& ind
   return order;
 }
 
+void subtract_empty(const OutputSpec& output, double* v, std::uint64_t len) {
+  if (!output.subtract_empty || len == 0) return;
+  const double v0 = v[0];
+  for (std::uint64_t s = 0; s < len; ++s) v[s] -= v0;
+}
+
+EvalStats Network::evaluate(const Dataset& data, const std::vector<std::int64_t>& indices,
+                            const std::vector<std::int32_t>& labels, std::int64_t batch) {
+  std::vector<double> loss_sums;
+  std::vector<std::int64_t> correct;
+  evaluate_sums(data, indices, labels, batch, loss_sums, correct);
+  if (indices.empty()) return {};
+  double loss = 0.0;
+  std::int64_t right = 0;
+  for (std::size_t i = 0; i < loss_sums.size(); ++i) loss += loss_sums[i], right += correct[i];
+  const auto total = static_cast<double>(indices.size());
+  return {loss / total, static_cast<double>(right) / total};
+}
+
+void Network::masked_values(const Dataset& data, std::int64_t index, int label,
+                            const PlayerLayout& layout, const OutputSpec& output,
+                            std::int64_t batch, double* v) {
+  const std::uint64_t total = std::uint64_t{1} << layout.n;
+  masked_values_range(data, index, label, layout, output, batch, 0, total, v);
+  subtract_empty(output, v, total);
+}
+
 }  // namespace harsanyi

@@ -26,10 +26,21 @@ void OutputFile::check_target(const std::string& out, bool force) {
     throw UserError(out + ": output directory " + parent.string() + " does not exist");
 }
 
-OutputFile::OutputFile(const std::string& out, bool force) : final_(out), temp_(out + ".part") {
-  check_target(out, force);
+OutputFile::OutputFile(const std::string& out, bool force, const mpi::Communicator& comm)
+    : final_(out), temp_(out + ".part"), comm_(comm) {
+  if (comm_.root()) {
+    check_target(out, force);
+    try {
+      file_ = std::make_unique<h5::File>(h5::File::create(temp_));
+      if (comm_.distributed()) file_->close();
+    } catch (const h5::H5Error& e) {
+      throw UserError(e.what());
+    }
+  }
+  if (!comm_.distributed()) return;
+  comm_.barrier();
   try {
-    file_ = std::make_unique<h5::File>(h5::File::create(temp_));
+    file_ = std::make_unique<h5::File>(h5::File::open_parallel(temp_, comm_.comm()));
   } catch (const h5::H5Error& e) {
     throw UserError(e.what());
   }
@@ -37,17 +48,24 @@ OutputFile::OutputFile(const std::string& out, bool force) : final_(out), temp_(
 
 OutputFile::~OutputFile() {
   if (committed_) return;
+  if (file_ && file_->parallel()) file_->abandon();  // no collective close on a failing rank
   file_.reset();
-  std::error_code ec;
-  fs::remove(temp_, ec);
+  if (comm_.root()) {
+    std::error_code ec;
+    fs::remove(temp_, ec);
+  }
 }
 
 void OutputFile::commit() {
   file_->set_attribute("complete", std::int64_t{1});
   file_->close();  // throws if buffered data could not be written: the destructor removes .part
-  std::error_code ec;
-  fs::rename(temp_, final_, ec);
-  if (ec) throw UserError("cannot rename " + temp_ + " to " + final_ + ": " + ec.message());
+  comm_.barrier();
+  if (comm_.root()) {
+    std::error_code ec;
+    fs::rename(temp_, final_, ec);
+    if (ec) throw UserError("cannot rename " + temp_ + " to " + final_ + ": " + ec.message());
+  }
+  comm_.barrier();
   committed_ = true;
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "communicator.h"
 #include "h5_wrappers.h"
 
 namespace harsanyi {
@@ -16,8 +17,11 @@ std::string utc_now();
 class OutputFile {
  public:
   /// Refuses an existing OUT unless `force`, a directory, or a missing parent directory
-  /// (UserError); creates OUT.part.
-  OutputFile(const std::string& out, bool force);
+  /// (UserError); creates OUT.part. With a distributed communicator (a collective call), rank 0
+  /// creates OUT.part and every rank opens it with MPI-IO (h5::File::open_parallel): the
+  /// datasets and attributes are then created and written collectively.
+  OutputFile(const std::string& out, bool force,
+             const mpi::Communicator& comm = mpi::Communicator::serial());
   /// Removes OUT.part unless commit() succeeded.
   ~OutputFile();
   OutputFile(const OutputFile&) = delete;
@@ -25,7 +29,8 @@ class OutputFile {
 
   h5::File& operator*() { return *file_; }
   h5::File* operator->() { return file_.get(); }
-  /// Writes `complete` = 1, flushes and closes (throwing on any write failure), renames to OUT.
+  /// Writes `complete` = 1, flushes and closes (throwing on any write failure), renames to OUT
+  /// (rank 0, once every rank has closed the file).
   void commit();
 
   /// The refusals of the constructor, for checks before any work starts.
@@ -34,6 +39,7 @@ class OutputFile {
  private:
   std::string final_, temp_;
   std::unique_ptr<h5::File> file_;
+  mpi::Communicator comm_;
   bool committed_ = false;
 };
 

@@ -20,10 +20,12 @@
 
 #include "and_or_solver.h"
 #include "cuda_backend.h"
+#include "decomposition.h"
 #include "interaction_metrics.h"
 #include "lattice_transforms.h"
 #include "network.h"
 #include "progress.h"
+#include "reproducible_sum.h"
 #include "study_config.h"
 #include "study_writer.h"
 #include "system_memory.h"
@@ -163,15 +165,17 @@ TrainOptions train_options(const StudyConfig& cfg) {
   return t;
 }
 
-// Stage 1: epochs 0..E of a built-in network, resuming from the last checkpoint on disk.
-double train_all(Context& c, std::vector<EpochSource>& epochs) {
+// Stage 1: epochs 0..E of a built-in network, resuming from the last checkpoint on disk. Only
+// `train` ranks train (rank 0 of a distributed run); every rank gets the list of checkpoints.
+double train_all(Context& c, std::vector<EpochSource>& epochs, bool train) {
   const auto t0 = Clock::now();
   const int E = c.cfg.train.epochs;
+  for (int e = 0; e <= E; ++e) epochs.push_back({e, checkpoint_path(c.ckpt_dir, e)});
+  if (!train) return 0.0;
   fs::create_directories(c.ckpt_dir);
   int last = -1;
   for (int e = 0; e <= E; ++e)
     if (fs::exists(checkpoint_path(c.ckpt_dir, e))) last = e; else break;
-  for (int e = 0; e <= E; ++e) epochs.push_back({e, checkpoint_path(c.ckpt_dir, e)});
   if (last == E) return 0.0;
 
   auto net = Network::build(c.cfg.model.arch, c.train.shape, c.classes, c.cfg.train.seed);
@@ -261,28 +265,69 @@ SolverOptions solver_options(const StudyConfig& cfg) {
   return s;
 }
 
+// Loss and accuracy of a whole split, its batches spread over the ranks: the per-batch sums are
+// gathered and added in batch order, as Network::evaluate does on one rank.
+EvalStats evaluate_distributed(Network& net, const Dataset& data,
+                               const std::vector<std::int64_t>& indices,
+                               const std::vector<std::int32_t>& labels, std::int64_t batch,
+                               const mpi::Communicator& world) {
+  if (indices.empty()) return {};
+  const auto N = indices.size(), B = static_cast<std::size_t>(batch);
+  const std::size_t batches = (N + B - 1) / B, P = static_cast<std::size_t>(world.size()),
+                    r = static_cast<std::size_t>(world.rank());
+  const std::size_t b0 = batches * r / P, b1 = batches * (r + 1) / P;
+  const std::vector<std::int64_t> mine(indices.begin() + static_cast<std::ptrdiff_t>(std::min(N, b0 * B)),
+                                       indices.begin() + static_cast<std::ptrdiff_t>(std::min(N, b1 * B)));
+  std::vector<double> loss_sums;
+  std::vector<std::int64_t> correct;
+  if (!mine.empty()) net.evaluate_sums(data, mine, labels, batch, loss_sums, correct);
+  std::vector<double> local = loss_sums;
+  for (std::int64_t k : correct) local.push_back(static_cast<double>(k));  // exact below 2^53
+  // Rank r's part: its loss sums, then its correct counts.
+  const std::vector<double> all = world.all_gather(local);
+  double loss = 0.0, right = 0.0;
+  std::size_t at = 0;
+  for (std::size_t q = 0; q < P; ++q) {
+    const std::size_t nq = batches * (q + 1) / P - batches * q / P;
+    for (std::size_t i = 0; i < nq; ++i) loss += all[at + i];
+    for (std::size_t i = 0; i < nq; ++i) right += all[at + nq + i];
+    at += 2 * nq;
+  }
+  return {loss / static_cast<double>(N), right / static_cast<double>(N)};
+}
+
 }  // namespace
 
 std::string resolved_study_config(const RunOptions& options) {
   return load_study_config(options.config_path, options.sets).to_toml();
 }
 
-RunSummary run_study(const RunOptions& options) {
+RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) {
   const auto t_start = Clock::now();
   Context c;
   c.opt = options;
   c.cfg = load_study_config(options.config_path, options.sets);
   const StudyConfig& cfg = c.cfg;
-  if (cfg.runtime.threads > 0) omp_set_num_threads(cfg.runtime.threads);
-  set_torch_threads(cfg.runtime.threads > 0 ? cfg.runtime.threads : omp_get_max_threads());
+  const bool root = world.root();
+  // Threads: training (rank 0 alone, the others asleep) uses the node's threads, as a one-rank
+  // run does; the distributed stages give each rank its share of the node's cores.
+  const int on_node = world.ranks_on_node();
+  const int node_threads = cfg.runtime.threads > 0 ? cfg.runtime.threads : omp_get_max_threads();
+  const int rank_threads = cfg.runtime.threads > 0 || std::getenv("OMP_NUM_THREADS")
+                               ? node_threads
+                               : std::max(1, omp_get_num_procs() / on_node);
+  omp_set_num_threads(node_threads);
+  set_torch_threads(node_threads);
   const std::string out = cfg.output.path;
   c.ckpt_dir = out + ".ckpt";
   const bool and_or = cfg.interactions.mode == "and-or";
   const std::string config_text = cfg.to_toml();
   const std::string identity = identity_config(config_text);
 
-  // Refuse to clobber before any work: an existing study, an interrupted one, or checkpoints.
-  if (!options.resume) {
+  // Refuse to clobber before any work: an existing study, an interrupted one, or checkpoints
+  // (rank 0 checks and cleans; the others wait for it).
+  if (!root) {
+  } else if (!options.resume) {
     if (fs::exists(out) && !options.force)
       throw UserError(out + " exists; choose another output.path, or --force to overwrite it");
     if (StudyWriter::has_partial(out) && !options.force)
@@ -300,6 +345,7 @@ RunSummary run_study(const RunOptions& options) {
   } else if (fs::exists(out) && !StudyWriter::has_partial(out)) {
     throw UserError(out + " is already complete; nothing to resume (use --force to redo it)");
   }
+  world.barrier();
 
   c.output = OutputSpec::parse(cfg.interactions.output);
   c.train = load_split(cfg, "train");
@@ -340,14 +386,20 @@ RunSummary run_study(const RunOptions& options) {
                                     (cfg.samples.test_indices.empty()
                                          ? cfg.samples.test
                                          : static_cast<std::int64_t>(cfg.samples.test_indices.size()))));
-  const std::size_t need = S_max * (and_or_bytes_per_sample(sopt, n, sizeof(double)) +
-                                    3 * len * sizeof(double));
-  const std::size_t avail = available_memory_bytes();
+  // Per rank: its own samples (a 1/P share) and its blocks of its group's samples.
+  const std::size_t P = static_cast<std::size_t>(world.size());
+  const std::size_t own_max = (S_max + P - 1) / P;
+  const std::size_t need = own_max * (and_or_bytes_per_sample(sopt, n, sizeof(double)) +
+                                      3 * len * sizeof(double)) +
+                           (P > 1 ? std::min(S_max, own_max * P) * len / P * sizeof(double) : 0);
+  const std::size_t avail = available_memory_bytes() / static_cast<std::size_t>(on_node);
   if (need > avail)
-    throw UserError(fmt::format("n = {} with {} samples needs {} of memory per epoch, but only {} "
-                                "is available; analyse fewer samples or players",
+    throw UserError(fmt::format("n = {} with {} samples needs {} of memory per epoch{}, but only "
+                                "{} is available{}; analyse fewer samples or players{}",
                                 n, S_max, format_bytes(static_cast<double>(need)),
-                                format_bytes(static_cast<double>(avail))));
+                                P > 1 ? " and rank" : "", format_bytes(static_cast<double>(avail)),
+                                on_node > 1 ? fmt::format(" (1/{} of the node)", on_node) : "",
+                                P > 1 ? ", or use more nodes" : ""));
 
   RunSummary summary;
   summary.path = out;
@@ -357,7 +409,9 @@ RunSummary run_study(const RunOptions& options) {
   if (cfg.model.arch == "torchscript")
     epochs = torchscript_epochs(cfg.model.checkpoints);
   else
-    summary.t_train = train_all(c, epochs);
+    summary.t_train = train_all(c, epochs, root);
+  world.idle_barrier();  // the checkpoints are on disk
+  summary.t_train = world.max(summary.t_train);
   summary.epochs_total = static_cast<int>(epochs.size());
 
   // Stage 2: samples (stored in the file; a resumed run reads them back).
@@ -372,11 +426,14 @@ RunSummary run_study(const RunOptions& options) {
   }
   std::unique_ptr<StudyWriter> writer;
   StudyHeader header;
-  if (options.resume && StudyWriter::has_partial(out)) {
+  // A distributed run: rank 0 chooses the samples and starts the file alone (or finds the
+  // interrupted one); then every rank opens it with MPI-IO and reads the samples back.
+  const bool resuming = options.resume && StudyWriter::has_partial(out);
+  if (resuming && !world.distributed()) {
     // The sample count comes from the stored file (shape.samples = 0).
     writer = StudyWriter::resume(out, shape, identity);
     header = writer->stored_header();
-  } else {
+  } else if (!resuming && root) {
     header = choose_samples(c, epochs.back());
     header.config = identity;
     header.string_attributes = {
@@ -395,10 +452,36 @@ RunSummary run_study(const RunOptions& options) {
                                 {"tau_rel", cfg.interactions.tau_rel},
                                 {"n_classes", double(c.classes)}};
     writer = StudyWriter::create(out, options.force, shape, header);
+    if (world.distributed()) writer->close(), writer.reset();
+  }
+  if (world.distributed()) {
+    world.idle_barrier();  // rank 0 has started the file
+    writer = StudyWriter::resume(out, shape, identity, world);
+    header = writer->stored_header();
   }
   shape = writer->shape();
   const auto S = static_cast<std::size_t>(shape.samples);
   const std::size_t K = static_cast<std::size_t>(n) + 1;
+
+  // The work of an epoch over the ranks (mpi/decomposition.h): rank r owns samples
+  // [s0, s0 + own); its group evaluates the masked inputs of its members' samples, each member
+  // the block of subsets [block0, block0 + B).
+  mpi::Decomposition dec;
+  try {
+    dec = mpi::Decomposition::make(world, S, n, options.subset_ranks);
+  } catch (const std::invalid_argument& e) {
+    throw UserError(e.what());
+  }
+  const mpi::Communicator group = world.split(dec.group, dec.member);
+  const mpi::Round round = dec.round(0, S == 0 ? 1 : S);  // one round: the whole epoch
+  const std::size_t s0 = dec.own_begin(), own = dec.own_count(), g0 = dec.group_begin(),
+                    gcount = dec.group_count();
+  const std::uint64_t B = dec.block_len(), block0 = dec.block_begin();
+  omp_set_num_threads(rank_threads);
+  set_torch_threads(rank_threads);
+  if (world.size() > 1 && options.progress)
+    std::fprintf(stderr, "run: %s; %d thread%s per rank\n", dec.describe().c_str(), rank_threads,
+                 rank_threads == 1 ? "" : "s");
 
   // Stage 3: the epochs not yet written, in order.
   const std::size_t first = writer->written_epochs().size();
@@ -413,7 +496,8 @@ RunSummary run_study(const RunOptions& options) {
                  S, n, todo, first);
   Progress progress("run", static_cast<std::uint64_t>(todo * S), "samples", options.progress);
 
-  std::vector<double> values(S * len);
+  std::vector<double> values(own * len);
+  std::vector<double> blocks(dec.subset_ranks > 1 ? gcount * B : 0);
   AndOrBatch<double> fit;
   std::vector<std::int64_t> train_all_idx = iota(c.train.count()),
                             test_all_idx = iota(c.test.count());
@@ -422,15 +506,16 @@ RunSummary run_study(const RunOptions& options) {
     sum.epoch = epochs[ei].epoch;
     auto t0 = Clock::now();
     auto net = network_for(c, epochs[ei]);
-    const EvalStats tr = net->evaluate(c.train, train_all_idx, c.train_labels, 256);
-    const EvalStats te = net->evaluate(c.test, test_all_idx, c.test.labels, 256);
+    const EvalStats tr =
+        evaluate_distributed(*net, c.train, train_all_idx, c.train_labels, 256, world);
+    const EvalStats te = evaluate_distributed(*net, c.test, test_all_idx, c.test.labels, 256, world);
     sum.train_loss = tr.loss;
     sum.train_acc = tr.accuracy;
     sum.test_loss = te.loss;
     sum.test_acc = te.accuracy;
     std::vector<std::int32_t> labels(header.sample_label);
     if (cfg.interactions.label == "predicted") {
-      for (std::size_t s = 0; s < S; ++s) {
+      for (std::size_t s = g0; s < g0 + gcount; ++s) {
         const Dataset& d = header.sample_split[s] ? c.test : c.train;
         labels[s] = net->predict(d, {header.sample_index[s]}, 1)[0];
       }
@@ -438,50 +523,58 @@ RunSummary run_study(const RunOptions& options) {
     sum.t_eval = seconds_since(t0);
 
     t0 = Clock::now();
-    for (std::size_t s = 0; s < S; ++s) {
+    // This rank's masked inputs: its block of subsets of each of its group's samples (all the
+    // subsets of its own samples when K = 1), then the exchange that gives it its own samples.
+    double* dst = dec.subset_ranks > 1 ? blocks.data() : values.data();
+    for (std::size_t s = g0; s < g0 + gcount; ++s) {
       const Dataset& d = header.sample_split[s] ? c.test : c.train;
-      double* v = values.data() + s * len;
-      net->masked_values(d, header.sample_index[s], labels[s], c.layout, c.output,
-                         cfg.runtime.forward_batch, v);
-      for (std::uint64_t k = 0; k < len; ++k)
-        if (!std::isfinite(v[k]))
+      double* v = dst + (s - g0) * B;
+      net->masked_values_range(d, header.sample_index[s], labels[s], c.layout, c.output,
+                               cfg.runtime.forward_batch, block0, B, v);
+      for (std::uint64_t j = 0; j < B; ++j)
+        if (!std::isfinite(v[j]))
           throw UserError(fmt::format(
               "epoch {}, sample {} ({} index {}): v(subset {}) is {}: the model's output is not "
               "finite (did training diverge? lower train.lr); the epochs before it are kept, "
               "continue with --resume after fixing the cause",
-              sum.epoch, s, header.sample_split[s] ? "test" : "train", header.sample_index[s], k,
-              v[k]));
+              sum.epoch, s, header.sample_split[s] ? "test" : "train", header.sample_index[s],
+              block0 + j, v[j]));
     }
+    if (dec.subset_ranks > 1) mpi::gather_own_samples(dec, round, group, blocks.data(), values.data());
+    for (std::size_t s = 0; s < own; ++s) subtract_empty(c.output, values.data() + s * len, len);
     sum.t_forward = seconds_since(t0);
 
     t0 = Clock::now();
+    // This rank's own samples: solver and metrics.
     EpochBlock block;
-    block.sample0 = 0;
-    block.count = static_cast<std::int64_t>(S);
+    block.sample0 = static_cast<std::int64_t>(s0);
+    block.count = static_cast<std::int64_t>(own);
     if (and_or) {
-      fit_and_or_batch<double>(values.data(), S, n, sopt, c.solver_gpu, fit, nullptr);
+      if (own > 0) fit_and_or_batch<double>(values.data(), own, n, sopt, c.solver_gpu, fit, nullptr);
+      fit.loss.resize(own);
+      if (shape.has_bound) fit.bound.resize(own);
     } else {
       fit.and_.assign(values.begin(), values.end());
-      moebius_transform(fit.and_.data(), n, S);
-      fit.loss.assign(S, 0.0);
-      for (std::size_t s = 0; s < S; ++s) fit.loss[s] = sum_abs(fit.and_.data() + s * len, len);
+      moebius_transform(fit.and_.data(), n, own);
+      fit.loss.assign(own, 0.0);
+      for (std::size_t s = 0; s < own; ++s) fit.loss[s] = sum_abs(fit.and_.data() + s * len, len);
     }
-    block.and_pos.resize(S * K);
-    block.and_neg.resize(S * K);
-    block.and_count.resize(S * K);
+    block.and_pos.resize(own * K);
+    block.and_neg.resize(own * K);
+    block.and_count.resize(own * K);
     if (and_or) {
-      block.or_pos.resize(S * K);
-      block.or_neg.resize(S * K);
-      block.or_count.resize(S * K);
+      block.or_pos.resize(own * K);
+      block.or_neg.resize(own * K);
+      block.or_count.resize(own * K);
     }
-    block.threshold.resize(S);
+    block.threshold.resize(own);
     block.loss = fit.loss;
     if (shape.has_bound) block.bound = fit.bound;
-    for (std::size_t s = 0; s < S; ++s) {
+    for (std::size_t s = 0; s < own; ++s) {
       if (!std::isfinite(fit.loss[s]))
         throw UserError(fmt::format("epoch {}, sample {}: the solver diverged (loss {}); lower "
                                     "interactions.lr",
-                                    sum.epoch, s, fit.loss[s]));
+                                    sum.epoch, s0 + s, fit.loss[s]));
       double* a = fit.and_.data() + s * len;
       double* o = and_or ? fit.or_.data() + s * len : nullptr;
       if (o) fold_low_orders(a, o, n);
@@ -495,27 +588,29 @@ RunSummary run_study(const RunOptions& options) {
                        &block.or_count[s * K]);
     }
     if (shape.jaccard) {
-      // Class-mean interaction vectors of each split, in sample order (deterministic).
+      // Class-mean interaction vectors of each split: sums over the samples of every rank,
+      // reproducible whatever the rank count (mpi/reproducible_sum.h), then the metric.
       sum.jaccard.assign(static_cast<std::size_t>(c.classes) * K,
                          std::numeric_limits<double>::quiet_NaN());
+      const int kinds = and_or ? 2 : 1;
       for (int cls = 0; cls < c.classes; ++cls) {
-        std::vector<double> mean[2][2];
-        int count[2] = {0, 0};
-        for (int sp = 0; sp < 2; ++sp)
-          for (int k = 0; k < (and_or ? 2 : 1); ++k) mean[sp][k].assign(len, 0.0);
-        for (std::size_t s = 0; s < S; ++s) {
-          if (header.sample_label[s] != cls) continue;
-          const int sp = header.sample_split[s];
-          ++count[sp];
-          for (int k = 0; k < (and_or ? 2 : 1); ++k) {
-            const double* src = (k == 0 ? fit.and_.data() : fit.or_.data()) + s * len;
-            for (std::uint64_t j = 0; j < len; ++j) mean[sp][k][j] += src[j];
-          }
+        std::vector<const double*> members[2][2];
+        std::int64_t count[2] = {0, 0};
+        for (std::size_t s = 0; s < own; ++s) {
+          if (header.sample_label[s0 + s] != cls) continue;
+          const int sp = header.sample_split[s0 + s];
+          for (int k = 0; k < kinds; ++k)
+            members[sp][k].push_back((k == 0 ? fit.and_.data() : fit.or_.data()) + s * len);
         }
-        if (count[0] == 0 || count[1] == 0) continue;
         for (int sp = 0; sp < 2; ++sp)
-          for (int k = 0; k < (and_or ? 2 : 1); ++k)
-            for (double& x : mean[sp][k]) x /= count[sp];
+          count[sp] = world.sum(static_cast<std::int64_t>(members[sp][0].size()));
+        if (count[0] == 0 || count[1] == 0) continue;  // the same on every rank
+        std::vector<double> mean[2][2];
+        for (int sp = 0; sp < 2; ++sp)
+          for (int k = 0; k < kinds; ++k) {
+            mean[sp][k] = mpi::reproducible_sum(members[sp][k], len, world);
+            for (double& x : mean[sp][k]) x /= static_cast<double>(count[sp]);
+          }
         jaccard_by_order(mean[0][0].data(), and_or ? mean[0][1].data() : nullptr,
                          mean[1][0].data(), and_or ? mean[1][1].data() : nullptr, n,
                          &sum.jaccard[static_cast<std::size_t>(cls) * K]);
@@ -523,9 +618,9 @@ RunSummary run_study(const RunOptions& options) {
     }
     if (shape.store_values) block.values = values;
     if (shape.store_interactions) {
-      block.inter_and.assign(fit.and_.begin(), fit.and_.begin() + static_cast<std::ptrdiff_t>(S * len));
+      block.inter_and.assign(fit.and_.begin(), fit.and_.begin() + static_cast<std::ptrdiff_t>(own * len));
       if (and_or)
-        block.inter_or.assign(fit.or_.begin(), fit.or_.begin() + static_cast<std::ptrdiff_t>(S * len));
+        block.inter_or.assign(fit.or_.begin(), fit.or_.begin() + static_cast<std::ptrdiff_t>(own * len));
     }
     sum.t_solver = seconds_since(t0);
 
@@ -533,6 +628,11 @@ RunSummary run_study(const RunOptions& options) {
     writer->begin_epoch();
     writer->write_block(block);
     sum.t_write = seconds_since(t0);  // the epoch summary's own write is not timed
+    // Stage times: the slowest rank's.
+    sum.t_eval = world.max(sum.t_eval);
+    sum.t_forward = world.max(sum.t_forward);
+    sum.t_solver = world.max(sum.t_solver);
+    sum.t_write = world.max(sum.t_write);
     writer->end_epoch(sum);
     maybe_kill("epoch", sum.epoch);
     progress.advance(S);
@@ -544,7 +644,7 @@ RunSummary run_study(const RunOptions& options) {
     ++summary.epochs_analysed;
   }
   progress.finish();
-  summary.seconds = seconds_since(t_start);
+  summary.seconds = world.max(seconds_since(t_start));
   writer->finish(summary.seconds);
   return summary;
 }

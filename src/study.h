@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "communicator.h"
+
 namespace harsanyi {
 
 /// @brief How `harsanyi run` was invoked.
@@ -21,6 +23,7 @@ struct RunOptions {
   bool resume = false;            ///< continue OUT.part and the checkpoints (or start afresh)
   bool force = false;             ///< overwrite an existing study and its checkpoints
   bool progress = true;           ///< progress lines on stderr
+  int subset_ranks = 0;           ///< MPI: ranks sharing a sample's masked inputs (0: chosen)
 };
 
 /// @brief What a run did: the time split of the study (seconds, summed over epochs).
@@ -32,7 +35,14 @@ struct RunSummary {
 };
 
 /// Runs a study. Throws UserError for bad input (config, data, a diverging model).
-RunSummary run_study(const RunOptions& options);
+///
+/// With a distributed `world` (a collective call on every rank): rank 0 trains while the others
+/// wait (sleeping), and chooses the samples and starts the file; then, at every epoch, all ranks
+/// split the evaluation batches, the samples (and, with K subset ranks per group, each sample's
+/// 2^n masked inputs) and the solver work (mpi/decomposition.h), reduce the Jaccard class means
+/// and the timings in a fixed order, and write their own rows of the one study file with MPI-IO.
+RunSummary run_study(const RunOptions& options,
+                     const mpi::Communicator& world = mpi::Communicator::serial());
 
 /// Prints the resolved config of `options` (the embedded default, the file, the overrides).
 std::string resolved_study_config(const RunOptions& options);

@@ -136,7 +136,8 @@ std::unique_ptr<StudyWriter> StudyWriter::create(const std::string& out, bool fo
 
 std::unique_ptr<StudyWriter> StudyWriter::resume(const std::string& out,
                                                  const StudyShape& requested,
-                                                 const std::string& config) {
+                                                 const std::string& config,
+                                                 const mpi::Communicator& comm) {
   const std::string part = out + ".part";
   if (!fs::exists(part))
     throw UserError(fmt::format("--resume: {} does not exist (no interrupted study to continue); "
@@ -144,7 +145,8 @@ std::unique_ptr<StudyWriter> StudyWriter::resume(const std::string& out,
                                 part));
   h5::File file = [&] {
     try {
-      return h5::File::open_write(part);
+      return comm.distributed() ? h5::File::open_parallel(part, comm.comm())
+                                : h5::File::open_write(part);
     } catch (const h5::H5Error& e) {
       throw UserError(fmt::format("{}; the interrupted study file is damaged: start over with "
                                   "--force (the checkpoints are kept, so training is not "
@@ -153,6 +155,7 @@ std::unique_ptr<StudyWriter> StudyWriter::resume(const std::string& out,
     }
   }();
   auto w = std::unique_ptr<StudyWriter>(new StudyWriter(out, requested, std::move(file)));
+  w->comm_ = comm;
   h5::File& f = *w->file_;
   StudyShape& shape = w->shape_;
   try {
@@ -182,6 +185,7 @@ std::unique_ptr<StudyWriter> StudyWriter::resume(const std::string& out,
       throw UserError(part + ": damaged (fewer epoch rows than written epochs); start over with "
                              "--force");
     w->written_.assign(epochs.begin(), epochs.begin() + static_cast<std::ptrdiff_t>(written));
+    f.set_attribute("mpi_ranks", std::int64_t{comm.size()});
     w->cut_to_written();
   } catch (const h5::H5Error& e) {
     throw UserError(fmt::format("{}; the interrupted study file is damaged: start over with "
@@ -247,15 +251,17 @@ void StudyWriter::write_block(const EpochBlock& b) {
 void StudyWriter::end_epoch(const EpochSummary& s) {
   if (!epoch_open_) throw std::logic_error("StudyWriter: no open epoch");
   const hsize_t row = written_.size();
-  file_->write_rows("/epochs/epoch", row, 1, &s.epoch);
+  // Rank 0 writes the epoch's row; the other ranks join the collective writes with nothing.
+  const hsize_t one = comm_.root() ? 1 : 0;
+  file_->write_rows("/epochs/epoch", row, one, &s.epoch);
   const double scalars[] = {s.train_loss, s.test_loss, s.train_acc, s.test_acc};
-  for (int i = 0; i < 4; ++i) file_->write_rows(kEpochScalars[i], row, 1, &scalars[i]);
+  for (int i = 0; i < 4; ++i) file_->write_rows(kEpochScalars[i], row, one, &scalars[i]);
   const double times[] = {s.t_eval, s.t_forward, s.t_solver, s.t_write};
-  for (int i = 0; i < 4; ++i) file_->write_rows(kTimings[i], row, 1, &times[i]);
+  for (int i = 0; i < 4; ++i) file_->write_rows(kTimings[i], row, one, &times[i]);
   if (shape_.jaccard) {
     const hsize_t C = static_cast<hsize_t>(shape_.classes), K = static_cast<hsize_t>(shape_.n) + 1;
     if (s.jaccard.size() != C * K) throw std::logic_error("StudyWriter: jaccard size");
-    file_->write_block("/generalization/jaccard", {row, 0, 0}, {1, C, K}, s.jaccard.data());
+    file_->write_block("/generalization/jaccard", {row, 0, 0}, {one, C, K}, s.jaccard.data());
   }
   // The rows reach the disk before the counter that declares them written.
   file_->flush();
@@ -271,10 +277,24 @@ void StudyWriter::finish(double elapsed_seconds) {
   file_->set_attribute("complete", std::int64_t{1});
   file_->close();
   file_.reset();
-  std::error_code ec;
-  fs::rename(part_, out_, ec);
-  if (ec)
-    throw UserError(fmt::format("cannot rename {} to {}: {}", part_, out_, ec.message()));
+  comm_.barrier();  // every rank has closed the file
+  if (comm_.root()) {
+    std::error_code ec;
+    fs::rename(part_, out_, ec);
+    if (ec)
+      throw UserError(fmt::format("cannot rename {} to {}: {}", part_, out_, ec.message()));
+  }
+  comm_.barrier();
+}
+
+void StudyWriter::close() {
+  if (!file_) return;
+  file_->close();
+  file_.reset();
+}
+
+StudyWriter::~StudyWriter() {
+  if (file_ && file_->parallel()) file_->abandon();
 }
 
 }  // namespace harsanyi

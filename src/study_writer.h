@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "communicator.h"
 #include "h5_wrappers.h"
 
 namespace harsanyi {
@@ -78,9 +79,13 @@ class StudyWriter {
   static std::unique_ptr<StudyWriter> create(const std::string& out, bool force,
                                              const StudyShape& shape, const StudyHeader& header);
   /// Continues `out.part`. Throws UserError if it is missing or damaged, or if it was started
-  /// with another shape or config.
-  static std::unique_ptr<StudyWriter> resume(const std::string& out, const StudyShape& shape,
-                                             const std::string& config);
+  /// with another shape or config. With a distributed `comm` (a collective call), every rank
+  /// opens the file with MPI-IO: every later call is then collective, each rank writing its own
+  /// samples in write_block and rank 0 the epoch's summary. A distributed study is started by
+  /// rank 0 alone with create() and close(), then resumed by every rank.
+  static std::unique_ptr<StudyWriter> resume(
+      const std::string& out, const StudyShape& shape, const std::string& config,
+      const mpi::Communicator& comm = mpi::Communicator::serial());
   /// True when `out.part` exists (an interrupted study).
   static bool has_partial(const std::string& out);
   /// The header stored in `out.part` (samples and players), for a resumed run.
@@ -100,6 +105,11 @@ class StudyWriter {
   void end_epoch(const EpochSummary& summary);
   /// Marks the file complete and renames it to its final name.
   void finish(double elapsed_seconds);
+  /// Closes the file (checking that everything reached the disk) and leaves OUT.part.
+  void close();
+  /// A parallel file left unfinished (an error on this rank) is dropped without a collective
+  /// close; a serial one is closed.
+  ~StudyWriter();
 
   const std::string& path() const { return out_; }
 
@@ -111,6 +121,7 @@ class StudyWriter {
   std::string out_, part_;
   StudyShape shape_;
   std::unique_ptr<h5::File> file_;
+  mpi::Communicator comm_ = mpi::Communicator::serial();
   std::vector<std::int32_t> written_;
   bool epoch_open_ = false;
 };

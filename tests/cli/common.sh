@@ -20,3 +20,33 @@ expect() {
     ok "$name"
   fi
 }
+
+# compare_h5 A B [ATTR...]: every dataset equal (bitwise, NaN equal to NaN) except /timing/*; the
+# same root attributes except the creation time, the elapsed time, the git hash and the ATTRs
+# given; the config compared without its output path. Prints "differ: ..." (none when equal).
+compare_h5() {
+  /usr/bin/python3 - "$@" <<'PYEOF'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+names = []
+a.visit(lambda n: names.append(n) if isinstance(a[n], h5py.Dataset) else None)
+other = []
+b.visit(lambda n: other.append(n) if isinstance(b[n], h5py.Dataset) else None)
+bad = sorted(set(names) ^ set(other))
+for n in names:
+    if n.startswith("timing") or n not in b: continue
+    x, y = a[n][()], b[n][()]
+    if x.shape != y.shape or not np.array_equal(x, y, equal_nan=x.dtype.kind == "f"):
+        bad.append(n)
+skip = {"created_utc", "elapsed_s", "git_sha"} | set(sys.argv[3:])
+def config(f):  # the resolved config, but for the output path
+    return [l for l in str(f.attrs["config"]).splitlines()
+            if not l.startswith("path =") and not l.startswith("out =")]
+if config(a) != config(b): bad.append("@config")
+for k in set(a.attrs) | set(b.attrs):
+    if k in skip or k == "config": continue
+    if k not in a.attrs or k not in b.attrs or str(a.attrs[k]) != str(b.attrs[k]): bad.append("@" + k)
+print("differ:", " ".join(bad) if bad else "none")
+sys.exit(1 if bad else 0)
+PYEOF
+}

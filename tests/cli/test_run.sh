@@ -41,34 +41,6 @@ threads = 2
 forward_batch = 16
 EOF
 
-# compare A B: every dataset equal (bitwise) except the timings; the same root attributes except
-# the creation time, the elapsed time and the git hash.
-compare() {
-  "$PY" - "$1" "$2" <<'EOF'
-import sys, h5py, numpy as np
-a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
-names = []
-a.visit(lambda n: names.append(n) if isinstance(a[n], h5py.Dataset) else None)
-other = []
-b.visit(lambda n: other.append(n) if isinstance(b[n], h5py.Dataset) else None)
-bad = sorted(set(names) ^ set(other))
-for n in names:
-    if n.startswith("timing") or n not in b: continue
-    x, y = a[n][()], b[n][()]
-    if x.shape != y.shape or not np.array_equal(x, y, equal_nan=x.dtype.kind == "f"):
-        bad.append(n)
-skip = {"created_utc", "elapsed_s", "git_sha"}
-def config(f):  # the resolved config, but for the output path
-    return [l for l in str(f.attrs["config"]).splitlines() if not l.startswith("path =")]
-if config(a) != config(b): bad.append("@config")
-for k in set(a.attrs) | set(b.attrs):
-    if k in skip or k == "config": continue
-    if k not in a.attrs or k not in b.attrs or str(a.attrs[k]) != str(b.attrs[k]): bad.append("@" + k)
-print("differ:", " ".join(bad) if bad else "none")
-sys.exit(1 if bad else 0)
-EOF
-}
-
 expect 0 "--resume" "run --help documents the options" -- "$H" run --help
 expect 0 "train_limit = 1000" "--print-config shows the embedded default" -- "$H" run --print-config
 "$H" run "$T/tiny.toml" --print-config >"$T/resolved.toml" 2>/dev/null
@@ -107,7 +79,7 @@ expect 2 "complete" "--resume of a complete study is refused" -- "$H" run "$T/ti
 
 # Same config again: bitwise the same study (determinism).
 expect 0 "" "second identical run" -- "$H" run "$T/tiny.toml" --set output.path="$T/b.h5" --quiet
-compare "$T/a.h5" "$T/b.h5" >"$T/cmp" && ok "two runs give the same study" || bad "two runs give the same study: $(cat "$T/cmp")"
+compare_h5 "$T/a.h5" "$T/b.h5" >"$T/cmp" && ok "two runs give the same study" || bad "two runs give the same study: $(cat "$T/cmp")"
 
 # Kill during training, resume; kill during the analysis, resume: the same study. The kills are
 # SIGKILLs the program sends itself right after a given step (HARSANYI_FAULT_KILL_AFTER), and one
@@ -122,17 +94,17 @@ expect 0 "incomplete" "report reads the .part of an interrupted study" -- "$H" r
 [[ $(grep -cE '^ +[0-9]+ ' "$T/stdout") -eq 2 ]] && ok "the interrupted study holds epochs 0 and 1" || bad "interrupted study epochs: $(cat "$T/stdout")"
 expect 2 "different study config" "--resume with another config is refused" -- "$H" run "$T/tiny.toml" --set output.path="$T/k.h5" --set interactions.tau_rel=0.1 --resume
 expect 0 "" "--resume finishes the study" -- "$H" run "$T/tiny.toml" --set output.path="$T/k.h5" --resume
-compare "$T/a.h5" "$T/k.h5" >"$T/cmp" && ok "killed twice and resumed: the same study" || bad "killed and resumed: $(cat "$T/cmp")"
+compare_h5 "$T/a.h5" "$T/k.h5" >"$T/cmp" && ok "killed twice and resumed: the same study" || bad "killed and resumed: $(cat "$T/cmp")"
 "$H" run "$T/tiny.toml" --set output.path="$T/x.h5" --quiet --no-report &
 pid=$!
 sleep 1.5
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 [[ ! -e "$T/x.h5" ]] || mv "$T/x.h5" "$T/x.h5.done"  # finished before the kill: nothing to resume
 if [[ -e "$T/x.h5.done" ]]; then
-  compare "$T/a.h5" "$T/x.h5.done" >"$T/cmp" && ok "killed at a random time (after the end)" || bad "random kill: $(cat "$T/cmp")"
+  compare_h5 "$T/a.h5" "$T/x.h5.done" >"$T/cmp" && ok "killed at a random time (after the end)" || bad "random kill: $(cat "$T/cmp")"
 else
   "$H" run "$T/tiny.toml" --set output.path="$T/x.h5" --resume --quiet --no-report
-  compare "$T/a.h5" "$T/x.h5" >"$T/cmp" && ok "killed at a random time and resumed: the same study" || bad "random kill: $(cat "$T/cmp")"
+  compare_h5 "$T/a.h5" "$T/x.h5" >"$T/cmp" && ok "killed at a random time and resumed: the same study" || bad "random kill: $(cat "$T/cmp")"
 fi
 
 # A TorchScript study: per-epoch files saved by PyTorch (epochs 0 and 3, from the file names) on
