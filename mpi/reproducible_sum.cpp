@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -23,13 +24,18 @@ namespace {
 using i128 = __int128;
 using u128 = unsigned __int128;
 
-// Elements per block of the local sum: 2048 int128 sums (32 KiB) stay in L1/L2 while every vector
-// adds its block, so the input is streamed once and the sums are not.
-constexpr std::size_t kBlock = 2048;
+// Elements per block of the local sum: the block's three int64 partial sums (24 KiB) stay in L1
+// while every vector adds its block, so the input is streamed once and the sums are not.
+constexpr std::size_t kBlock = 1024;
+// Vectors summed into the int64 partial sums before they are folded into the 128-bit sums (the
+// middle and low parts are below 2^42 each: 2^20 of them sum below 2^62).
+constexpr std::size_t kFoldEvery = std::size_t{1} << 20;
 // Below this many elements in all, the local passes run on one thread.
 constexpr std::size_t kParallelMin = std::size_t{1} << 15;
-// MPI counts are int: the integer sums go through MPI_Allreduce in pieces of 2^26 (1 GiB).
-constexpr std::size_t kPiece = std::size_t{1} << 26;
+// Elements per chunk of the pipeline local sum -> MPI_Allreduce -> conversion: 4 MiB of 128-bit
+// sums, reused for every chunk (a buffer of the whole length would cost a page fault per 4 KiB
+// on every call, more than the summation itself; MPI counts are int, too).
+constexpr std::size_t kChunk = std::size_t{1} << 18;
 
 // 2^k for -1022 <= k <= 1023, built from its bits (exact).
 double pow2(int k) {
@@ -39,38 +45,44 @@ double pow2(int k) {
   return d;
 }
 
-bool pow2_normal(int k) { return k >= -1022 && k <= 1023; }
-
-// trunc(y) as a signed 128-bit integer, for an integral-or-not y with |y| < 2^125. y = hi·2^62 + lo
-// with hi = trunc(y·2^-62) (|hi| < 2^63) and lo = y − hi·2^62 (exact: lo consists of y's own bits
-// below 2^62, so |lo| < 2^62 and lo has y's sign); trunc(y) = hi·2^62 + trunc(lo). Two int64
-// conversions instead of the library's generic double -> __int128 call.
-inline i128 trunc_to_i128(double y) {
-  const double hd = std::trunc(y * 0x1p-62);
-  const double lo = y - hd * 0x1p62;
-  return static_cast<i128>(static_cast<std::int64_t>(hd)) * (i128{1} << 62) +
-         static_cast<i128>(static_cast<std::int64_t>(lo));
+bool pow2_normal(int k) {
+  return k >= -1022 && k <= 1023;
 }
 
-// The double nearest to v (ties to even), as the C cast, without the generic library call: the
-// top 64 significant bits of |v| with a sticky bit for the rest, converted once (a 64-bit value
-// rounds to 53 bits correctly, and the sticky bit sits below its rounding position), then
-// scaled by an exact power of two.
+// trunc(y) for |y| < 2^125 in three int64 parts, trunc(y) = a·2^84 + b·2^42 + c: a =
+// trunc(y·2^-84), r = y − a·2^84, b = trunc(r·2^-42), c = trunc(r − b·2^42). The int64 conversions
+// truncate; a and b convert back to double exactly (integer parts of 53-bit numbers), the
+// subtractions are exact (they remove y's own leading bits), every part has y's sign, |b|, |c| <
+// 2^42 and |a| < 2^41. Sums of the parts are plain int64 additions without carries: the loop
+// vectorises.
+struct Parts {
+  std::int64_t a, b, c;
+};
+inline Parts split_trunc(double y) {
+  const auto a = static_cast<std::int64_t>(y * 0x1p-84);
+  const double r = y - static_cast<double>(a) * 0x1p84;
+  const auto b = static_cast<std::int64_t>(r * 0x1p-42);
+  return {a, b, static_cast<std::int64_t>(r - static_cast<double>(b) * 0x1p42)};
+}
+
+// The double nearest to v (ties to even), as the C cast, without the generic library call and
+// without branches (the signs of the sums are random): the top 64 significant bits of |v| with a
+// sticky bit for the rest, converted once (a 64-bit value rounds to 53 bits correctly, and the
+// sticky bit sits below its rounding position), scaled by an exact power of two, then the sign.
 inline double i128_to_double(i128 v) {
-  const bool neg = v < 0;
-  const u128 u = neg ? -static_cast<u128>(v) : static_cast<u128>(v);
+  const auto sign = static_cast<u128>(v >> 127);        // all ones when negative
+  const u128 u = (static_cast<u128>(v) ^ sign) - sign;  // |v|
   const auto hi = static_cast<std::uint64_t>(u >> 64);
-  const auto lo = static_cast<std::uint64_t>(u);
-  double d;
-  if (hi == 0) {
-    d = static_cast<double>(lo);
-  } else {
-    const int shift = 64 - __builtin_clzll(hi);  // 1..64: bits of u above the top 64
-    const std::uint64_t dropped = shift == 64 ? lo : lo << (64 - shift);
-    const std::uint64_t top = static_cast<std::uint64_t>(u >> shift) | (dropped != 0 ? 1u : 0u);
-    d = static_cast<double>(top) * pow2(shift);
-  }
-  return neg ? -d : d;
+  const int shift = hi ? 64 - __builtin_clzll(hi) : 0;  // bits of u above the top 64
+  const u128 dropped = u & ((u128{1} << shift) - 1);
+  const std::uint64_t top = static_cast<std::uint64_t>(u >> shift) | (dropped != 0 ? 1u : 0u);
+  const double d = static_cast<double>(top) * pow2(shift);
+  std::uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  bits |= static_cast<std::uint64_t>(sign) & 0x8000000000000000ULL;
+  double out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
 }
 
 // The user-defined MPI operation: inout[k] += in[k] over 128-bit two's-complement integers
@@ -108,21 +120,26 @@ std::string describe(double x) {
   return std::isnan(x) ? "NaN" : (x > 0 ? "+inf" : "-inf");
 }
 
-// Largest |x| over the vectors; `bad` when an element is NaN or infinite.
+// Largest |x| over the vectors; `bad` when an element is NaN or infinite. Works on the bits:
+// |x| is x without its sign bit, non-negative doubles order like their bit patterns, and NaN and
+// infinities lie above every finite one (an integer max reduction, which vectorises).
 double local_max_abs(const std::vector<const double*>& vectors, std::size_t len, bool& bad) {
-  double m = 0.0;
-  bool b = false;
+  constexpr std::uint64_t kAbs = 0x7fffffffffffffffULL, kInf = 0x7ff0000000000000ULL;
+  std::uint64_t top = 0;
   const std::size_t total = vectors.size() * len;
-#pragma omp parallel if (total >= kParallelMin) reduction(max : m) reduction(|| : b)
+#pragma omp parallel if (total >= kParallelMin) reduction(max : top)
   for (const double* x : vectors) {
 #pragma omp for schedule(static) nowait
     for (std::size_t j = 0; j < len; ++j) {
-      const double a = std::fabs(x[j]);
-      b = b || !(a <= DBL_MAX);  // NaN compares false
-      m = a > m ? a : m;
+      std::uint64_t u;
+      std::memcpy(&u, x + j, sizeof u);
+      u &= kAbs;
+      top = u > top ? u : top;
     }
   }
-  bad = b;
+  bad = top >= kInf;
+  double m = 0.0;
+  if (!bad) std::memcpy(&m, &top, sizeof m);
   return m;
 }
 
@@ -137,19 +154,36 @@ std::string first_non_finite(const std::vector<const double*>& vectors, std::siz
   return "reproducible_sum: a non-finite element on rank " + std::to_string(rank);
 }
 
-// acc[j] += trunc(x_i[j] · 2^s) over the vectors, blocked over j. kMul: the scaling is a
-// multiplication by the normal double 2^s (exact, the same as ldexp), else std::ldexp.
+// acc[j] = Σ_i trunc(x_i[off + j] · 2^s) for j < len, over the vectors (acc need not be
+// initialised: the first fold stores; no vectors give zeros), blocked over j, through the int64
+// parts of split_trunc. kMul: the scaling is a multiplication by the normal double 2^s (exact,
+// the same as ldexp), else std::ldexp.
 template <bool kMul>
-void accumulate(const std::vector<const double*>& vectors, std::size_t len, int s, i128* acc) {
+void accumulate(const std::vector<const double*>& vectors, std::size_t off, std::size_t len, int s,
+                i128* acc) {
   const double scale = kMul ? pow2(s) : 1.0;
   const std::size_t blocks = (len + kBlock - 1) / kBlock;
   const std::size_t total = vectors.size() * len;
 #pragma omp parallel for schedule(static) if (total >= kParallelMin)
-  for (std::size_t b = 0; b < blocks; ++b) {
-    const std::size_t j0 = b * kBlock, j1 = std::min(len, j0 + kBlock);
-    for (const double* x : vectors)
-      for (std::size_t j = j0; j < j1; ++j)
-        acc[j] += trunc_to_i128(kMul ? x[j] * scale : std::ldexp(x[j], s));
+  for (std::size_t blk = 0; blk < blocks; ++blk) {
+    const std::size_t j0 = blk * kBlock, m = std::min(len, j0 + kBlock) - j0;
+    alignas(64) std::int64_t A[kBlock], B[kBlock], C[kBlock];
+    for (std::size_t v0 = 0; v0 == 0 || v0 < vectors.size(); v0 += kFoldEvery) {
+      std::fill(A, A + m, 0), std::fill(B, B + m, 0), std::fill(C, C + m, 0);
+      const std::size_t v1 = std::min(vectors.size(), v0 + kFoldEvery);
+      for (std::size_t v = v0; v < v1; ++v) {
+        const double* x = vectors[v] + off + j0;
+        for (std::size_t j = 0; j < m; ++j) {
+          const Parts p = split_trunc(kMul ? x[j] * scale : std::ldexp(x[j], s));
+          A[j] += p.a, B[j] += p.b, C[j] += p.c;
+        }
+      }
+      for (std::size_t j = 0; j < m; ++j) {
+        const i128 sum = static_cast<i128>(A[j]) * (i128{1} << 84) +
+                         static_cast<i128>(B[j]) * (i128{1} << 42) + C[j];
+        acc[j0 + j] = v0 == 0 ? sum : acc[j0 + j] + sum;
+      }
+    }
   }
 }
 
@@ -204,29 +238,30 @@ std::vector<double> reproducible_sum(const std::vector<const double*>& vectors, 
   while (c < 63 && (std::uint64_t{1} << c) < static_cast<std::uint64_t>(count)) ++c;
   const int s = 125 - e - c;
 
-  std::vector<i128> acc(len, 0);
-  if (pow2_normal(s))
-    accumulate<true>(vectors, len, s, acc.data());
-  else
-    accumulate<false>(vectors, len, s, acc.data());
-
-  if (comm.distributed()) {
-    const Int128Sum sum;
-    for (std::size_t off = 0; off < len; off += kPiece) {
-      const int n = static_cast<int>(std::min(kPiece, len - off));
-      HARSANYI_MPI_CHECK(
-          MPI_Allreduce(MPI_IN_PLACE, acc.data() + off, n, sum.type, sum.op, comm.comm()));
-    }
-  }
-
-  // Back to double: correctly rounded, then the exact scaling by 2^-s (std::ldexp when 2^-s is
-  // not a normal double).
+  // Chunk by chunk: local sums, their sum over the ranks, back to double (correctly rounded,
+  // then the exact scaling by 2^-s; std::ldexp when 2^-s is not a normal double). Every rank has
+  // the same len, hence the same sequence of collectives.
+  const std::size_t chunk = std::min(len, kChunk);
+  const std::unique_ptr<i128[]> acc(new i128[chunk]);  // accumulate() stores every element
+  std::unique_ptr<Int128Sum> mpi_sum;
+  if (comm.distributed()) mpi_sum = std::make_unique<Int128Sum>();
   const bool mul = pow2_normal(-s);
   const double unscale = mul ? pow2(-s) : 1.0;
-#pragma omp parallel for schedule(static) if (len >= kParallelMin)
-  for (std::size_t j = 0; j < len; ++j) {
-    const double d = i128_to_double(acc[j]);
-    out[j] = mul ? d * unscale : std::ldexp(d, -s);
+  for (std::size_t off = 0; off < len; off += chunk) {
+    const std::size_t m = std::min(chunk, len - off);
+    if (pow2_normal(s))
+      accumulate<true>(vectors, off, m, s, acc.get());
+    else
+      accumulate<false>(vectors, off, m, s, acc.get());
+    if (mpi_sum)
+      HARSANYI_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, acc.get(), static_cast<int>(m), mpi_sum->type,
+                                       mpi_sum->op, comm.comm()));
+    double* o = out.data() + off;
+#pragma omp parallel for schedule(static) if (m >= kParallelMin)
+    for (std::size_t j = 0; j < m; ++j) {
+      const double d = i128_to_double(acc[j]);
+      o[j] = mul ? d * unscale : std::ldexp(d, -s);
+    }
   }
   return out;
 }

@@ -27,9 +27,9 @@ namespace harsanyi::mpi {
 /// becomes the signed 128-bit integer trunc(x · 2^s): the scaling by a power of two is exact
 /// (equal to std::ldexp) and truncation toward zero is deterministic. (3) The integers are summed
 /// locally and (4) over the ranks by MPI_Allreduce with a commutative user-defined operation on
-/// an MPI_Type_contiguous(2, MPI_UINT64_T); both sums are exact. (5) out[j] =
-/// (double)sum · 2^−s: the conversion to double is correctly rounded (round to nearest even), the
-/// scaling back exact unless the result is subnormal or overflows.
+/// an MPI_Type_contiguous(2, MPI_UINT64_T) (created and freed by each call); both sums are exact.
+/// (5) out[j] = (double)sum · 2^−s: the conversion to double is correctly rounded (round to nearest
+/// even), the scaling back exact unless the result is subnormal or overflows.
 ///
 /// Error bound. Each element loses less than 2^−s to the truncation, so before the final
 /// rounding |computed − exact| < N · 2^−s = N · 2^(e+c−125) < 4 · M · N² · 2^−125 = M·N²·2^−123
@@ -38,9 +38,11 @@ namespace harsanyi::mpi {
 /// rounding unless |out[j]| is below about M · 2^−30. A sum whose magnitude exceeds the largest
 /// double becomes ±inf; a subnormal result is rounded twice (still deterministically).
 ///
-/// The whole input is read twice (the maximum, then the conversion); memory: 16 bytes per
-/// element for the integer sums plus the 8-byte output. The local work is threaded with OpenMP
-/// over blocks of elements (exact integer sums: the result does not depend on the threads).
+/// Cost: the input is read twice (the maximum, then the conversion); steps (3)–(5) run chunk by
+/// chunk of 2^18 elements (one MPI_Allreduce of 4 MiB each), so the extra memory is a 4 MiB
+/// buffer besides the output. The local work is threaded with OpenMP over blocks of elements
+/// (exact integer sums: the result does not depend on the threads) and vectorised (each element
+/// is split into three int64 parts, summed without carries).
 ///
 /// Every rank of comm must call it (it is a collective), with the same len; a rank may pass no
 /// vectors or len 0. With the serial stand-in (Communicator::serial(), not distributed) it does

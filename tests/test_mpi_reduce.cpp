@@ -30,7 +30,9 @@ std::uint64_t splitmix64(std::uint64_t& s) {
   return z ^ (z >> 31);
 }
 
-double uniform01(std::uint64_t& s) { return static_cast<double>(splitmix64(s) >> 11) * 0x1p-53; }
+double uniform01(std::uint64_t& s) {
+  return static_cast<double>(splitmix64(s) >> 11) * 0x1p-53;
+}
 
 // count vectors of len elements, magnitudes 10^u for u uniform in [-12, 6], both signs.
 Vectors wide_vectors(int count, std::size_t len, std::uint64_t seed) {
@@ -47,16 +49,21 @@ Vectors wide_vectors(int count, std::size_t len, std::uint64_t seed) {
 
 // How the vectors are spread over the ranks, and in which order each rank passes its own.
 enum class Spread { round_robin, blocks, last_rank, reversed, shuffled };
-const Spread kSpreads[] = {Spread::round_robin, Spread::blocks, Spread::last_rank,
-                           Spread::reversed, Spread::shuffled};
+const Spread kSpreads[] = {Spread::round_robin, Spread::blocks, Spread::last_rank, Spread::reversed,
+                           Spread::shuffled};
 
 const char* spread_name(Spread s) {
   switch (s) {
-    case Spread::round_robin: return "round-robin";
-    case Spread::blocks: return "contiguous blocks";
-    case Spread::last_rank: return "all on the last rank";
-    case Spread::reversed: return "round-robin, reversed order";
-    case Spread::shuffled: return "shuffled";
+    case Spread::round_robin:
+      return "round-robin";
+    case Spread::blocks:
+      return "contiguous blocks";
+    case Spread::last_rank:
+      return "all on the last rank";
+    case Spread::reversed:
+      return "round-robin, reversed order";
+    case Spread::shuffled:
+      return "shuffled";
   }
   return "?";
 }
@@ -78,9 +85,15 @@ std::vector<const double*> my_vectors(const Vectors& all, Spread spread, const C
     switch (spread) {
       case Spread::round_robin:
       case Spread::reversed:
-      case Spread::shuffled: owner = k % P; break;
-      case Spread::blocks: owner = k * P / n; break;
-      case Spread::last_rank: owner = P - 1; break;
+      case Spread::shuffled:
+        owner = k % P;
+        break;
+      case Spread::blocks:
+        owner = k * P / n;
+        break;
+      case Spread::last_rank:
+        owner = P - 1;
+        break;
     }
     if (owner == r) mine.push_back(all[i].data());
   }
@@ -136,7 +149,8 @@ TEST(ReproducibleSum, WithinTheBoundOfAnExactReference) {
   const int N = 37;
   const Vectors all = wide_vectors(N, len, 777);
   const Communicator world = Communicator::world();
-  const std::vector<double> got = reproducible_sum(my_vectors(all, Spread::blocks, world), len, world);
+  const std::vector<double> got =
+      reproducible_sum(my_vectors(all, Spread::blocks, world), len, world);
   // Exact reference: every input lies in [1e-12, 1e6] in magnitude, so its last bit is at least
   // 2^-92 (1e-12 > 2^-40, 52 bits below) and x·2^92 is an integer below 2^112: 37 of them sum
   // exactly in 128 bits.
@@ -199,8 +213,9 @@ TEST(ReproducibleSum, ExactWhenTheSumIsRepresentable) {
     for (auto& x : scaled)
       for (double& e : x) e = std::ldexp(e, shift);
     for (std::size_t j = 0; j < len; ++j) exact_scaled[j] = std::ldexp(exact[j], shift);
-    EXPECT_TRUE(bitwise_equal(
-        reproducible_sum(my_vectors(scaled, Spread::round_robin, world), len, world), exact_scaled));
+    EXPECT_TRUE(
+        bitwise_equal(reproducible_sum(my_vectors(scaled, Spread::round_robin, world), len, world),
+                      exact_scaled));
   }
 }
 
@@ -272,7 +287,8 @@ TEST(ReproducibleSum, NonFiniteThrowsOnEveryRank) {
       }
     }
     // The serial stand-in throws too.
-    EXPECT_THROW(reproducible_sum(pointers(all), len, Communicator::serial()), std::invalid_argument);
+    EXPECT_THROW(reproducible_sum(pointers(all), len, Communicator::serial()),
+                 std::invalid_argument);
   }
   // After the errors, the communicator still works (nobody was left inside a collective).
   EXPECT_EQ(world.sum(std::int64_t{1}), world.size());
@@ -302,8 +318,8 @@ TEST(ReproducibleSum, ThreadsAndOneRankCommunicatorsGiveTheSameBits) {
   const Communicator alone = world.split(world.rank(), 0);
   ASSERT_TRUE(alone.distributed());
   EXPECT_TRUE(bitwise_equal(reproducible_sum(pointers(all), len, alone), one));
-  EXPECT_TRUE(bitwise_equal(
-      reproducible_sum(my_vectors(all, Spread::reversed, world), len, world), one));
+  EXPECT_TRUE(
+      bitwise_equal(reproducible_sum(my_vectors(all, Spread::reversed, world), len, world), one));
 }
 
 }  // namespace
