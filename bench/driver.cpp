@@ -2,6 +2,7 @@
 #include "driver.h"
 
 #include <fmt/core.h>
+#include <mpi.h>
 #include <omp.h>
 #include <unistd.h>
 
@@ -15,7 +16,9 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "communicator.h"
 #include "harsanyi_config.h"
+#include "mpi_check.h"
 #include "system_memory.h"
 
 #ifndef HARSANYI_BENCH_BUILD_TYPE
@@ -42,6 +45,9 @@ struct Context {
   std::string date, host, cpu, compiler, openmp, fmt_version, json_version, command_line;
   std::string loadavg;  // 1, 5, 15-minute load averages at start (others' work skews timings)
   int logical_cpus = 0, max_threads = 0;
+  // MPI ops only
+  std::string mpi_library;
+  int ranks = 1, hosts = 1, ranks_on_node = 1;
 };
 
 std::string utc_now() {
@@ -145,17 +151,16 @@ void print_help(const OpDef& op) {
   fmt::print("\nExit code: 0 all checks passed, 1 a check failed, 2 bad usage or a case skipped.\n");
 }
 
-// Returns false when --help was asked.
-bool parse_flags(const OpDef& op, int argc, char** argv, Options& o) {
+// Returns false when --help was asked. `default_threads`: -t when not given.
+bool parse_flags(const OpDef& op, int argc, char** argv, Options& o,
+                 const std::vector<int>& default_threads, bool print) {
   o.min_n = op.default_min_n;
   o.max_n = op.default_max_n;
   o.reps = op.default_reps;
   o.warmup = op.default_warmup;
   o.samples = 0;
   for (const auto& f : op.flags) o.extra[f.name] = f.default_value;
-  const int max_threads = omp_get_max_threads();
-  o.threads = {1};
-  if (max_threads > 1) o.threads.push_back(max_threads);
+  o.threads = default_threads;
   o.dtypes = op.default_dtypes;
 
   static const std::map<std::string, char> long_names = {
@@ -167,7 +172,7 @@ bool parse_flags(const OpDef& op, int argc, char** argv, Options& o) {
     char key = 0;
     std::string extra_name;
     if (arg == "-h" || arg == "--help") {
-      print_help(op);
+      if (print) print_help(op);
       return false;
     }
     if (arg.rfind("--", 0) == 0) {
@@ -283,6 +288,7 @@ std::vector<Column> all_columns(const OpDef& op) {
                               {"dtype", "-", Fmt::text, 0, 6},
                               {"threads", "-", Fmt::integer, 0, 8},
                               {"samples", "-", Fmt::integer, 0, 8}};
+  if (op.mpi) cols.push_back({"ranks", "-", Fmt::integer, 0, 6});
   cols.insert(cols.end(), op.columns.begin(), op.columns.end());
   cols.push_back({"check", "-", Fmt::text, 0, 6});
   for (auto& c : cols)
@@ -334,21 +340,30 @@ nlohmann::json cell_json(const Cell& v) {
 // ---------------------------------------------------------------------------------------------
 // Timing
 
+// comm: MPI ops (barrier before each repetition and after it, untimed; each repetition's time
+// is the maximum over the ranks); nullptr otherwise.
 Timing time_kernel(const Kernel& k, CaseState& state, const Options& o, int calls,
-                   std::vector<double>& times) {
+                   std::vector<double>& times, const mpi::Communicator* comm) {
   using clock = std::chrono::steady_clock;
   for (int w = 0; w < o.warmup; ++w) {
     if (k.prepare) k.prepare(state);
+    if (comm) comm->barrier();
     for (int i = 0; i < calls; ++i) k.run(state, i);
+    if (comm) comm->barrier();
   }
   times.clear();
   for (int r = 0; r < o.reps; ++r) {
     if (k.prepare) k.prepare(state);
+    if (comm) comm->barrier();
     const auto t0 = clock::now();
     for (int i = 0; i < calls; ++i) k.run(state, i);
     const auto t1 = clock::now();
+    if (comm) comm->barrier();
     times.push_back(std::chrono::duration<double>(t1 - t0).count() / calls);
   }
+  if (comm && comm->distributed())
+    HARSANYI_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, times.data(), static_cast<int>(times.size()),
+                                     MPI_DOUBLE, MPI_MAX, comm->comm()));
   std::vector<double> sorted = times;
   std::sort(sorted.begin(), sorted.end());
   const std::size_t m = sorted.size();
@@ -357,6 +372,94 @@ Timing time_kernel(const Kernel& k, CaseState& state, const Options& o, int call
   t.min = sorted.front();
   t.max = sorted.back();
   return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// MPI ops
+
+// MPI for the run of an MPI op: initialised here when the caller has not (then finalised when
+// this ends, on every return path), the world communicator, the ranks of this node and the hosts.
+class MpiJob {
+ public:
+  MpiJob(int* argc, char*** argv) {
+    int init = 0;
+    HARSANYI_MPI_CHECK(MPI_Initialized(&init));
+    if (!init) {
+      int provided = 0;
+      // FUNNELED: OpenMP threads compute, only the main thread calls MPI.
+      HARSANYI_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+      HARSANYI_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+      owned_ = true;
+    }
+    world_ = std::make_unique<mpi::Communicator>(mpi::Communicator::world());
+    HARSANYI_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_->rank(),
+                                           MPI_INFO_NULL, &node_));
+    int node_rank = 0;
+    HARSANYI_MPI_CHECK(MPI_Comm_size(node_, &ranks_on_node_));
+    HARSANYI_MPI_CHECK(MPI_Comm_rank(node_, &node_rank));
+    hosts_ = static_cast<int>(world_->sum(std::int64_t{node_rank == 0 ? 1 : 0}));
+    char lib[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+    int len = 0;
+    HARSANYI_MPI_CHECK(MPI_Get_library_version(lib, &len));
+    library_.assign(lib, static_cast<std::size_t>(std::max(0, len)));
+    library_ = library_.substr(0, library_.find_first_of("\n,"));  // "Open MPI v4.1.4"
+  }
+  ~MpiJob() {
+    if (node_ != MPI_COMM_NULL) MPI_Comm_free(&node_);
+    world_.reset();
+    if (owned_) MPI_Finalize();
+  }
+  MpiJob(const MpiJob&) = delete;
+  MpiJob& operator=(const MpiJob&) = delete;
+
+  const mpi::Communicator& world() const { return *world_; }
+  int ranks_on_node() const { return ranks_on_node_; }
+  int hosts() const { return hosts_; }
+  const std::string& library() const { return library_; }
+
+  // Sum / minimum of x over the ranks of this node.
+  std::uint64_t node_sum(std::uint64_t x) const { return node_reduce(x, MPI_SUM); }
+  std::uint64_t node_min(std::uint64_t x) const { return node_reduce(x, MPI_MIN); }
+
+ private:
+  std::uint64_t node_reduce(std::uint64_t x, MPI_Op op) const {
+    HARSANYI_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_UINT64_T, op, node_));
+    return x;
+  }
+  bool owned_ = false;
+  std::unique_ptr<mpi::Communicator> world_;
+  MPI_Comm node_ = MPI_COMM_NULL;
+  int ranks_on_node_ = 1, hosts_ = 1;
+  std::string library_;
+};
+
+// Every rank's text, in rank order, on rank 0 (empty elsewhere).
+std::vector<std::string> gather_text(const mpi::Communicator& comm, const std::string& mine) {
+  if (!comm.distributed()) return {mine};
+  const int P = comm.size();
+  int len = static_cast<int>(mine.size());
+  std::vector<int> lens(static_cast<std::size_t>(P)), displs(lens.size());
+  HARSANYI_MPI_CHECK(MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, comm.comm()));
+  int total = 0;
+  for (int q = 0; q < P; ++q) displs[q] = total, total += lens[q];
+  std::string all(static_cast<std::size_t>(comm.root() ? total : 0), '\0');
+  HARSANYI_MPI_CHECK(MPI_Gatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(),
+                                 displs.data(), MPI_CHAR, 0, comm.comm()));
+  std::vector<std::string> out;
+  if (comm.root())
+    for (int q = 0; q < P; ++q) out.push_back(all.substr(displs[q], lens[q]));
+  return out;
+}
+
+// The notes of a collective verdict: each rank's non-empty text, prefixed by its rank when the job
+// has several.
+void add_rank_notes(std::vector<std::string>& notes, const std::string& label, const char* what,
+                    const std::vector<std::string>& texts) {
+  for (std::size_t q = 0; q < texts.size(); ++q)
+    if (!texts[q].empty())
+      notes.push_back(texts.size() > 1
+                          ? fmt::format("{}: {} on rank {}: {}", label, what, q, texts[q])
+                          : fmt::format("{}: {}: {}", label, what, texts[q]));
 }
 
 }  // namespace
@@ -397,12 +500,30 @@ void fill_uniform(double* x, std::size_t len, std::uint64_t seed) { fill_uniform
 void fill_uniform(float* x, std::size_t len, std::uint64_t seed) { fill_uniform_impl(x, len, seed); }
 
 int run_benchmark(const OpDef& op, int argc, char** argv) {
-  const Context ctx = make_context(argc, argv);
+  // MPI ops: MPI up before anything prints, so that only rank 0 prints.
+  std::unique_ptr<MpiJob> job;
+  if (op.mpi) job = std::make_unique<MpiJob>(&argc, &argv);
+  const mpi::Communicator* comm = job ? &job->world() : nullptr;
+  const bool several = comm && comm->size() > 1;  // exceptions then end the job (see OpDef::mpi)
+  const bool printer = !comm || comm->root();
+
+  Context ctx = make_context(argc, argv);
+  std::vector<int> default_threads = {1};
+  if (job) {
+    ctx.mpi_library = job->library();
+    ctx.ranks = comm->size();
+    ctx.hosts = job->hosts();
+    ctx.ranks_on_node = job->ranks_on_node();
+    default_threads = {
+        std::max(1, std::min(ctx.max_threads, ctx.logical_cpus / ctx.ranks_on_node))};
+  } else if (ctx.max_threads > 1) {
+    default_threads.push_back(ctx.max_threads);
+  }
   Options o;
   try {
-    if (!parse_flags(op, argc, argv, o)) return 0;
+    if (!parse_flags(op, argc, argv, o, default_threads, printer)) return 0;
   } catch (const UsageError& e) {
-    fmt::print(stderr, "{}: {}\n", op.name, e.what());
+    if (printer) fmt::print(stderr, "{}: {}\n", op.name, e.what());
     return 2;
   }
 
@@ -414,34 +535,48 @@ int run_benchmark(const OpDef& op, int argc, char** argv) {
   const std::string samples_text =
       o.samples ? std::to_string(o.samples)
                 : (op.default_samples ? std::to_string(op.default_samples) : "= threads");
-  fmt::print("# harsanyi {}: {}\n", op.name, op.summary);
-  fmt::print("# command  : {}\n", ctx.command_line);
-  fmt::print("# date     : {}  host: {}\n", ctx.date, ctx.host);
-  fmt::print("# versions : harsanyi {} (git {}), {}, OpenMP {}, fmt {}, nlohmann_json {}\n",
-             HARSANYI_VERSION, HARSANYI_GIT_SHA, ctx.compiler, ctx.openmp, ctx.fmt_version,
-             ctx.json_version);
-  fmt::print("# build    : {} {}, CUDA kernels {} (this benchmark runs the CPU kernels)\n",
-             HARSANYI_BENCH_BUILD_TYPE, HARSANYI_BENCH_KERNEL_FLAGS,
-             HARSANYI_ENABLE_CUDA ? "built" : "not built");
-  fmt::print("# device   : {}, {} logical CPUs, OpenMP max threads {}, load average {}\n",
-             ctx.cpu, ctx.logical_cpus, ctx.max_threads,
-             ctx.loadavg.empty() ? std::string("unknown") : ctx.loadavg);
-  fmt::print("# sweep    : n {}..{} step {}, dtypes {}, threads {}, samples {}\n", o.min_n, o.max_n,
-             o.step_n, join_dtypes(o.dtypes), join_ints(o.threads), samples_text);
-  fmt::print("# timing   : steady_clock, {} warm-up + {} timed repetitions per kernel; time = "
-             "median per call, spread = (max-min)/median; check {}\n",
-             o.warmup, o.reps, o.check ? "on" : "OFF");
-  if (!op_flags.empty()) fmt::print("# op flags : {}\n", op_flags);
-  for (const auto& line : op.preamble) fmt::print("# {}\n", line);
-  for (int t : o.threads)
-    if (t > ctx.logical_cpus)
-      fmt::print("# WARNING  : {} threads > {} logical CPUs (oversubscribed)\n", t,
-                 ctx.logical_cpus);
-  fmt::print("#\n");
-
   const std::vector<Column> cols = all_columns(op);
-  print_header(cols);
-  std::fflush(stdout);
+  if (printer) {
+    fmt::print("# harsanyi {}: {}\n", op.name, op.summary);
+    fmt::print("# command  : {}\n", ctx.command_line);
+    fmt::print("# date     : {}  host: {}\n", ctx.date, ctx.host);
+    fmt::print("# versions : harsanyi {} (git {}), {}, OpenMP {}, fmt {}, nlohmann_json {}\n",
+               HARSANYI_VERSION, HARSANYI_GIT_SHA, ctx.compiler, ctx.openmp, ctx.fmt_version,
+               ctx.json_version);
+    fmt::print("# build    : {} {}, CUDA kernels {} (this benchmark runs the CPU kernels)\n",
+               HARSANYI_BENCH_BUILD_TYPE, HARSANYI_BENCH_KERNEL_FLAGS,
+               HARSANYI_ENABLE_CUDA ? "built" : "not built");
+    fmt::print("# device   : {}, {} logical CPUs, OpenMP max threads {}, load average {}\n",
+               ctx.cpu, ctx.logical_cpus, ctx.max_threads,
+               ctx.loadavg.empty() ? std::string("unknown") : ctx.loadavg);
+    if (job)
+      fmt::print("# ranks    : {} on {} hosts ({} on rank 0's node), {}\n", ctx.ranks, ctx.hosts,
+                 ctx.ranks_on_node, ctx.mpi_library);
+    fmt::print("# sweep    : n {}..{} step {}, dtypes {}, threads {}, samples {}\n", o.min_n,
+               o.max_n, o.step_n, join_dtypes(o.dtypes), join_ints(o.threads), samples_text);
+    fmt::print("# timing   : steady_clock, {} warm-up + {} timed repetitions per kernel; time = "
+               "median per call, spread = (max-min)/median; check {}\n",
+               o.warmup, o.reps, o.check ? "on" : "OFF");
+    if (job)
+      fmt::print("# MPI      : MPI_Barrier before and after every repetition (the second "
+                 "untimed), a repetition's time = MPI_MAX over the ranks; samples = in all, over "
+                 "the ranks\n");
+    if (!op_flags.empty()) fmt::print("# op flags : {}\n", op_flags);
+    for (const auto& line : op.preamble) fmt::print("# {}\n", line);
+    for (int t : o.threads)
+      if (t * ctx.ranks_on_node > ctx.logical_cpus) {
+        if (job)
+          fmt::print("# WARNING  : {} threads x {} ranks on a node > {} logical CPUs "
+                     "(oversubscribed)\n",
+                     t, ctx.ranks_on_node, ctx.logical_cpus);
+        else
+          fmt::print("# WARNING  : {} threads > {} logical CPUs (oversubscribed)\n", t,
+                     ctx.logical_cpus);
+      }
+    fmt::print("#\n");
+    print_header(cols);
+    std::fflush(stdout);
+  }
 
   nlohmann::json results = nlohmann::json::array();
   std::vector<std::string> notes;
@@ -452,59 +587,94 @@ int run_benchmark(const OpDef& op, int argc, char** argv) {
     for (Dtype dt : o.dtypes) {
       for (int threads : o.threads) {
         omp_set_num_threads(threads);
-        Case c{n, dt, threads,
+        Case c{n,
+               dt,
+               threads,
                o.samples ? o.samples
                          : (op.default_samples ? op.default_samples
                                                : static_cast<std::size_t>(threads)),
-               &o};
+               &o,
+               comm,
+               comm ? comm->rank() : 0,
+               comm ? comm->size() : 1};
         Row row;
         row["n"] = static_cast<long long>(n);
         row["dtype"] = std::string(dtype_name(dt));
         row["threads"] = static_cast<long long>(threads);
         row["samples"] = static_cast<long long>(c.samples);
+        if (op.mpi) row["ranks"] = static_cast<long long>(c.ranks);
         nlohmann::json timings_json = nlohmann::json::object();
         const std::string label = fmt::format("n={} {} threads={}", n, dtype_name(dt), threads);
 
-        const std::size_t need = op.memory_bytes ? op.memory_bytes(c) : 0;
-        const std::size_t have = need ? available_memory_bytes() : 0;
-        if (need && need > have) {
+        // Memory: MPI ops add up the ranks of a node (skipped on every rank if short anywhere).
+        std::size_t need = op.memory_bytes ? op.memory_bytes(c) : 0;
+        std::size_t have = need ? available_memory_bytes() : 0;
+        bool skip = need && need > have;
+        if (job) {
+          need = job->node_sum(need);
+          have = job->node_min(need ? available_memory_bytes() : 0);
+          skip = comm->any(need && need > have);
+        }
+        if (skip) {
           row["check"] = std::string("SKIP");
-          notes.push_back(fmt::format("{}: skipped, needs {} but {} available", label,
+          notes.push_back(fmt::format("{}: skipped, needs {} but {} available{}", label,
                                       format_bytes(static_cast<double>(need)),
-                                      format_bytes(static_cast<double>(have))));
+                                      format_bytes(static_cast<double>(have)),
+                                      job ? " (on rank 0's node)" : ""));
           ++skipped;
         } else {
+          // Setup: its failure is agreed (no rank is inside a collective yet).
+          std::unique_ptr<CaseState> state;
+          std::string setup_error;
           try {
-            std::unique_ptr<CaseState> state = op.setup(c);
-            std::vector<Timing> timings;
-            const int calls = op.calls ? std::max(1, op.calls(c)) : 1;
-            timings_json["calls_per_rep"] = calls;
-            for (const auto& k : op.kernels) {
-              timings.push_back(time_kernel(k, *state, o, calls, times));
-              timings_json[k.name] = {{"median_s", timings.back().median},
-                                      {"min_s", timings.back().min},
-                                      {"max_s", timings.back().max},
-                                      {"times_s", times}};
-            }
-            op.metrics(c, *state, timings, row);
-            if (o.check) {
-              omp_set_num_threads(threads);
-              const CheckResult r = op.check(c, *state, row);
-              row["check"] = std::string(r.ok ? "ok" : "FAIL");
-              if (!r.ok) {
-                ++failures;
-                notes.push_back(fmt::format("{}: FAILED: {}", label, r.why));
-              }
-            } else {
-              row["check"] = std::string("off");
-            }
+            state = op.setup(c);
           } catch (const std::exception& e) {
+            setup_error = e.what();
+          }
+          const bool setup_failed = comm ? comm->any(!setup_error.empty()) : !setup_error.empty();
+          if (setup_failed) {
             row["check"] = std::string("ERROR");
-            notes.push_back(fmt::format("{}: ERROR: {}", label, e.what()));
+            add_rank_notes(notes, label, "ERROR",
+                           comm ? gather_text(*comm, setup_error)
+                                : std::vector<std::string>{setup_error});
             ++failures;
+          } else {
+            try {
+              std::vector<Timing> timings;
+              const int calls = op.calls ? std::max(1, op.calls(c)) : 1;
+              timings_json["calls_per_rep"] = calls;
+              for (const auto& k : op.kernels) {
+                timings.push_back(time_kernel(k, *state, o, calls, times, comm));
+                timings_json[k.name] = {{"median_s", timings.back().median},
+                                        {"min_s", timings.back().min},
+                                        {"max_s", timings.back().max},
+                                        {"times_s", times}};
+              }
+              op.metrics(c, *state, timings, row);
+              if (o.check) {
+                omp_set_num_threads(threads);
+                const CheckResult r = op.check(c, *state, row);
+                const bool failed = comm ? comm->any(!r.ok) : !r.ok;
+                row["check"] = std::string(failed ? "FAIL" : "ok");
+                if (failed) {
+                  ++failures;
+                  add_rank_notes(notes, label, "FAILED",
+                                 comm ? gather_text(*comm, r.ok ? std::string() : r.why)
+                                      : std::vector<std::string>{r.why});
+                }
+              } else {
+                row["check"] = std::string("off");
+              }
+            } catch (const std::exception& e) {
+              // Other ranks may be waiting in a collective for this one: end the job.
+              if (several) mpi::abort_job(fmt::format("{} {}: {}", op.name, label, e.what()), 1);
+              row["check"] = std::string("ERROR");
+              notes.push_back(fmt::format("{}: ERROR: {}", label, e.what()));
+              ++failures;
+            }
           }
         }
-        print_row(cols, row);
+        if (printer) print_row(cols, row);
         nlohmann::json jr = nlohmann::json::object();
         for (const auto& col : cols) {
           const auto it = row.find(col.name);
@@ -517,12 +687,14 @@ int run_benchmark(const OpDef& op, int argc, char** argv) {
   }
   omp_set_num_threads(ctx.max_threads);
 
-  const int code = failures ? 1 : (skipped ? 2 : 0);
-  for (const auto& note : notes) fmt::print("# {}\n", note);
-  fmt::print("# result   : {} rows, {} failed, {} skipped -> exit {}\n", results.size(), failures,
-             skipped, code);
+  int code = failures ? 1 : (skipped ? 2 : 0);
+  if (printer) {
+    for (const auto& note : notes) fmt::print("# {}\n", note);
+    fmt::print("# result   : {} rows, {} failed, {} skipped -> exit {}\n", results.size(),
+               failures, skipped, code);
+  }
 
-  if (!o.json_path.empty()) {
+  if (printer && !o.json_path.empty()) {
     nlohmann::json j;
     j["context"] = {{"schema_version", kSchemaVersion},
                     {"benchmark", op.name},
@@ -542,6 +714,14 @@ int run_benchmark(const OpDef& op, int argc, char** argv) {
                     {"logical_cpus", ctx.logical_cpus},
                     {"load_average", ctx.loadavg},
                     {"max_threads", ctx.max_threads}};
+    if (job) {
+      j["context"]["ranks"] = ctx.ranks;
+      j["context"]["hosts"] = ctx.hosts;
+      j["context"]["ranks_on_node"] = ctx.ranks_on_node;
+      j["context"]["mpi_library"] = ctx.mpi_library;
+      j["context"]["timing"] =
+          "MPI_Barrier before and after every repetition, time = MPI_MAX over the ranks";
+    }
     nlohmann::json opts = {{"min_n", o.min_n},       {"max_n", o.max_n},
                            {"step_n", o.step_n},     {"reps", o.reps},
                            {"warmup", o.warmup},     {"threads", o.threads},
@@ -571,9 +751,11 @@ int run_benchmark(const OpDef& op, int argc, char** argv) {
     out << j.dump(2) << '\n';
     if (!out) {
       fmt::print(stderr, "{}: cannot write {}\n", op.name, o.json_path);
-      return 2;
+      code = 2;
     }
   }
+  // The same exit code on every rank (rank 0 may have failed to write the JSON).
+  if (comm) code = static_cast<int>(comm->max(std::int64_t{code}));
   return code;
 }
 

@@ -7,6 +7,10 @@
 /// sweep over n × dtype × threads, warm-up and timing (steady_clock; median, min, max over
 /// repetitions), the table (header row + units row), the JSON twin and the exit code
 /// (0 all checks passed, 1 a check failed, 2 bad usage or a case could not run).
+///
+/// MPI ops (OpDef::mpi) run on every rank of MPI_COMM_WORLD: the driver initialises MPI when
+/// needed, times each repetition between barriers and keeps the slowest rank's time, prints and
+/// writes the results on rank 0 only and gives every rank the same exit code.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +21,10 @@
 #include <string>
 #include <variant>
 #include <vector>
+
+namespace harsanyi::mpi {
+class Communicator;
+}
 
 namespace harsanyi::bench {
 
@@ -48,9 +56,26 @@ struct Case {
   int n;
   Dtype dtype;
   int threads;
-  std::size_t samples;
+  std::size_t samples;  ///< in all (an MPI op spreads them over the ranks, see block_of)
   const Options* opt;
+  /// MPI ops: the job's communicator (MPI_COMM_WORLD; include "communicator.h" to use it), this
+  /// rank and the number of ranks. Other ops: nullptr, 0 and 1.
+  const mpi::Communicator* comm = nullptr;
+  int rank = 0, ranks = 1;
 };
+
+/// The contiguous block [begin, end) of `count` items that a rank owns when they are spread over
+/// the ranks as evenly as possible: [count·rank/ranks, count·(rank+1)/ranks).
+struct Block {
+  std::size_t begin = 0, end = 0;
+  std::size_t size() const { return end - begin; }
+};
+inline Block block_of(std::size_t count, int rank, int ranks) {
+  const auto r = static_cast<std::size_t>(rank), p = static_cast<std::size_t>(ranks);
+  return {count * r / p, count * (r + 1) / p};
+}
+/// This rank's block of the case's samples.
+inline Block my_samples(const Case& c) { return block_of(c.samples, c.rank, c.ranks); }
 
 /// Per-case state built by OpDef::setup and passed back to the other callbacks.
 class CaseState {
@@ -85,6 +110,8 @@ template <template <class> class S, class F> void visit(CaseState& st, F&& f) {
 /// A timed kernel. One timed repetition = prepare() (untimed; e.g. restores an in-place input)
 /// then run(state, i) for i = 0..calls-1 back to back (timed), where calls = OpDef::calls(case);
 /// run i must work on its own copy of the data. The time of a call is the repetition's / calls.
+/// MPI ops: every rank runs the repetition between two barriers (the second one untimed) and the
+/// repetition's time is the maximum over the ranks.
 struct Kernel {
   std::string name;
   std::function<void(CaseState&)> prepare;  ///< may be empty
@@ -128,6 +155,16 @@ struct CheckResult {
 struct OpDef {
   std::string name;     ///< "moebius_perf"
   std::string summary;  ///< one line, printed in the preamble and --help
+  /// An MPI op: every callback runs on every rank of MPI_COMM_WORLD (Case::comm) and may call
+  /// collectives, at the same points on every rank. The driver initialises MPI if it is not yet
+  /// (MPI_Init_thread, FUNNELED; finalised by run_benchmark), adds a `ranks` column, the ranks to
+  /// the preamble and the JSON context, times fairly (barrier, MPI_MAX of every repetition),
+  /// prints on rank 0 only, agrees on every skip and check (a failure on any rank fails the case
+  /// everywhere), and ends the job (MPI_Abort) when a kernel, metrics or check throws on a job of
+  /// several ranks, since the other ranks may be waiting in a collective. `memory_bytes` is per
+  /// rank (the driver adds up the ranks of a node). Without `-t`, the threads default to one
+  /// count: the logical CPUs / the ranks on the node (at most OpenMP's max threads).
+  bool mpi = false;
   // Defaults of the common flags.
   int default_min_n = 10, default_max_n = 20, max_allowed_n = 26;
   int default_reps = 5, default_warmup = 1;
@@ -139,7 +176,8 @@ struct OpDef {
   std::vector<Column> columns;
   /// Allocates and fills the inputs of a case (untimed). Threads are already set.
   std::function<std::unique_ptr<CaseState>(const Case&)> setup;
-  /// Bytes the case needs (to refuse cases that do not fit in memory); may be empty.
+  /// Bytes the case needs (to refuse cases that do not fit in memory); may be empty. MPI ops:
+  /// the bytes this rank needs.
   std::function<std::size_t(const Case&)> memory_bytes;
   /// Calls per timed repetition (several for tiny problems, whose single call would be too short
   /// to time); may be empty (1).
@@ -147,13 +185,15 @@ struct OpDef {
   /// Timed kernels, in order; each gets warm-up and repetitions.
   std::vector<Kernel> kernels;
   /// Checks the result (after the timing, so the state holds the last run's outputs); fills its
-  /// error columns in the row. Called only with `-c 1`.
+  /// error columns in the row. Called only with `-c 1`. MPI ops: called on every rank; the row
+  /// printed is rank 0's, the case fails when the check fails on any rank.
   std::function<CheckResult(const Case&, CaseState&, Row&)> check;
   /// Fills the time and derived columns from the kernels' timings (same order as `kernels`).
   std::function<void(const Case&, CaseState&, const std::vector<Timing>&, Row&)> metrics;
 };
 
-/// Parses argv, runs the sweep, prints the table, writes the JSON; returns the exit code.
+/// Parses argv, runs the sweep, prints the table, writes the JSON; returns the exit code (MPI
+/// ops: the same on every rank).
 int run_benchmark(const OpDef& op, int argc, char** argv);
 
 /// Deterministic uniform values in [-1, 1) (splitmix64), for inputs without known answers.
