@@ -204,6 +204,7 @@ File File::open_parallel(const std::string& path, MPI_Comm comm) {
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.id());
   if (id < 0) fail(path + ": cannot open for parallel writing: damaged HDF5 file");
   File f(Handle(id, H5Fclose), path);
+  f.comm_ = comm;
   f.transfer_ = Handle(check_id(H5Pcreate(H5P_DATASET_XFER), "transfer properties"), H5Pclose);
   check(H5Pset_dxpl_mpio(f.transfer_.id(), H5FD_MPIO_COLLECTIVE), "collective transfer");
   return f;
@@ -311,6 +312,51 @@ void File::set_rows(const std::string& name, hsize_t rows) {
   check(H5Dset_extent(ds.id(), dims.data()), fmt::format("{}: resize {}", path_, name));
 }
 
+namespace {
+
+// One piece of a block: its start and count in the file, and its first element in the block.
+struct Piece {
+  std::vector<hsize_t> start, count;
+  std::size_t offset = 0;
+};
+
+// Splits the block (start, count) into pieces of at most `limit` elements (C order): along the
+// outermost axis whose trailing extent fits, one index of the axes before it at a time.
+std::vector<Piece> split_block(const std::vector<hsize_t>& start,
+                               const std::vector<hsize_t>& count, std::size_t limit) {
+  const std::size_t r = count.size();
+  std::vector<Piece> pieces;
+  std::size_t elements = 1;
+  for (hsize_t c : count) elements *= c;
+  if (elements == 0) return pieces;
+  std::vector<std::size_t> inner(r, 1);  // elements of one index step along each axis
+  for (std::size_t a = r - 1; a > 0; --a) inner[a - 1] = inner[a] * count[a];
+  std::size_t axis = 0;
+  while (inner[axis] > limit) ++axis;  // inner[r - 1] = 1
+  const std::size_t step = std::max<std::size_t>(1, limit / inner[axis]);
+  std::size_t outer = 1;
+  for (std::size_t a = 0; a < axis; ++a) outer *= count[a];
+  for (std::size_t o = 0; o < outer; ++o)
+    for (std::size_t k = 0; k < count[axis]; k += step) {
+      Piece p;
+      p.start = start;
+      p.count = count;
+      std::size_t rest = o;
+      for (std::size_t a = axis; a-- > 0;) {  // o as a row-major index over the axes before
+        p.start[a] = start[a] + rest % count[a];
+        p.count[a] = 1;
+        rest /= count[a];
+      }
+      p.start[axis] = start[axis] + k;
+      p.count[axis] = std::min<std::size_t>(step, count[axis] - k);
+      p.offset = (o * count[axis] + k) * inner[axis];
+      pieces.push_back(std::move(p));
+    }
+  return pieces;
+}
+
+}  // namespace
+
 template <class T>
 void File::write_block(const std::string& name, const std::vector<hsize_t>& start,
                        const std::vector<hsize_t>& count, const T* data) {
@@ -325,10 +371,32 @@ void File::write_block(const std::string& name, const std::vector<hsize_t>& star
   for (std::size_t i = 0; i < dims.size(); ++i)
     if (count[i] > 0 && start[i] + count[i] > dims[i])
       throw H5Error(fmt::format("{}:{}: block out of range on axis {}", path_, name, i));
-  Handle mem = select_block(space.id(), start, count, path_ + ":" + name);
-  check(H5Dwrite(ds.id(), native_type(dtype_of<T>()), mem.id(), space.id(), transfer(), data),
-        fmt::format("{}: write to {}", path_, name));
-  mem.reset();
+  const auto write = [&](const std::vector<hsize_t>& st, const std::vector<hsize_t>& cnt,
+                         const T* ptr) {
+    Handle mem = select_block(space.id(), st, cnt, path_ + ":" + name);
+    check(H5Dwrite(ds.id(), native_type(dtype_of<T>()), mem.id(), space.id(), transfer(), ptr),
+          fmt::format("{}: write to {}", path_, name));
+  };
+  if (!parallel()) {
+    write(start, count, data);
+  } else {
+    // The MPI-IO driver of HDF5 1.10 refuses one transfer of 2 GiB or more: pieces of at most
+    // 1 GiB, the same number of collective writes on every rank (empty ones when a rank is done).
+    const std::vector<Piece> pieces =
+        split_block(start, count, std::max<std::size_t>(1, max_transfer_bytes_ / sizeof(T)));
+    long long calls = static_cast<long long>(pieces.size());
+    if (MPI_Allreduce(MPI_IN_PLACE, &calls, 1, MPI_LONG_LONG, MPI_MAX, comm_) != MPI_SUCCESS)
+      throw H5Error(fmt::format("{}: write to {}: MPI_Allreduce failed", path_, name));
+    const std::vector<hsize_t> none(count.size(), 0);
+    for (long long i = 0; i < calls; ++i) {
+      if (i < static_cast<long long>(pieces.size())) {
+        const Piece& p = pieces[static_cast<std::size_t>(i)];
+        write(p.start, p.count, data + p.offset);
+      } else {
+        write(none, none, data);
+      }
+    }
+  }
   space.reset();
   ds.close(fmt::format("{}: write to {} (full disk or file size limit?)", path_, name));
 }
@@ -388,14 +456,20 @@ std::vector<std::string> File::read_strings(const std::string& name) const {
 
 template <class T>
 void File::write_rows(const std::string& name, hsize_t row0, hsize_t rows, const T* data) {
-  Handle ds = open_dataset(id(), path_, name);
-  Handle space(check_id(H5Dget_space(ds.id()), "dataspace of " + name), H5Sclose);
-  Handle mem = select_rows(space.id(), row0, rows, path_ + ":" + name);
-  check(H5Dwrite(ds.id(), native_type(dtype_of<T>()), mem.id(), space.id(), transfer(), data),
-        fmt::format("{}: write to {}", path_, name));
-  mem.reset();
-  space.reset();
-  ds.close(fmt::format("{}: write to {} (full disk or file size limit?)", path_, name));
+  std::vector<hsize_t> start, count;
+  {
+    Handle ds = open_dataset(id(), path_, name);
+    Handle space(check_id(H5Dget_space(ds.id()), "dataspace of " + name), H5Sclose);
+    const int rank = H5Sget_simple_extent_ndims(space.id());
+    count.resize(static_cast<std::size_t>(std::max(rank, 0)));
+    H5Sget_simple_extent_dims(space.id(), count.data(), nullptr);
+    if (rank < 1 || row0 + rows > count[0])
+      throw H5Error(path_ + ":" + name + ": rows out of range");
+  }
+  start.assign(count.size(), 0);
+  start[0] = row0;
+  count[0] = rows;
+  write_block(name, start, count, data);
 }
 
 template <class T>

@@ -84,6 +84,9 @@ class File {
   /// arguments, except the block a rank writes, which may be empty (count 0) on some ranks.
   /// Data writes use collective MPI-IO transfers.
   static File open_parallel(const std::string& path, MPI_Comm comm);
+  /// Parallel files: the largest transfer of one collective write (default 1 GiB; HDF5 1.10's
+  /// MPI-IO driver refuses 2 GiB); larger blocks are written in pieces. Settable for tests.
+  void set_max_transfer_bytes(std::size_t bytes) { max_transfer_bytes_ = bytes; }
   /// True for a file opened with open_parallel.
   bool parallel() const { return transfer_.valid(); }
   /// Drops the file without closing it (see Handle::release): for a parallel file whose job is
@@ -149,6 +152,8 @@ class File {
   hid_t transfer() const { return transfer_.valid() ? transfer_.id() : H5P_DEFAULT; }
   Handle handle_;
   Handle transfer_;  ///< collective MPI-IO data transfer (parallel files only)
+  MPI_Comm comm_ = MPI_COMM_NULL;  ///< the ranks sharing a parallel file
+  std::size_t max_transfer_bytes_ = std::size_t{1} << 30;
   std::string path_;
 };
 
