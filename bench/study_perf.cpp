@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 
+#include "communicator.h"
 #include "driver.h"
 #include "h5_wrappers.h"
 #include "study.h"
@@ -23,7 +24,11 @@ struct StudyState : hb::CaseState {
   harsanyi::RunOptions run;
   harsanyi::RunSummary summary;
   std::string out, dir;
-  ~StudyState() override { fs::remove_all(dir); }
+  const harsanyi::mpi::Communicator* comm = nullptr;
+  ~StudyState() override {
+    comm->barrier();  // every rank is done with the file
+    if (comm->root()) fs::remove_all(dir);
+  }
 };
 
 // The grid and cells giving n players: the first n cells of a 3x3 grid (n <= 9), else of 4x4.
@@ -36,8 +41,13 @@ std::vector<std::string> player_sets(int n) {
 
 std::unique_ptr<hb::CaseState> setup(const hb::Case& c) {
   auto s = std::make_unique<StudyState>();
-  s->dir = (fs::temp_directory_path() / fmt::format("harsanyi_study_perf_{}", ::getpid())).string();
-  fs::create_directories(s->dir);
+  s->comm = c.comm;
+  // One directory for all ranks (rank 0's pid names it).
+  std::int64_t pid = ::getpid();
+  c.comm->broadcast(&pid, sizeof pid);
+  s->dir = (fs::temp_directory_path() / fmt::format("harsanyi_study_perf_{}", pid)).string();
+  if (c.comm->root()) fs::create_directories(s->dir);
+  c.comm->barrier();
   s->out = s->dir + "/study.h5";
   s->run.config_path = c.opt->extra.at("config");
   s->run.progress = false;
@@ -66,6 +76,7 @@ int main(int argc, char** argv) {
   harsanyi::h5::prepare_library();
   hb::OpDef op;
   op.name = "study_perf";
+  op.mpi = true;  // under mpirun: the study on every rank (strong / weak scaling, bench/README.md)
   op.summary =
       "a whole study (harsanyi run): time split into training, evaluation, masked forward "
       "passes, solver and writing";
@@ -83,6 +94,7 @@ int main(int argc, char** argv) {
               {"train-limit", "1000", "data.train_limit"}};
   op.preamble = {"# each repetition runs the whole study (training from scratch) into a temporary "
                  "file; -s S analyses S/2 train + S/2 test samples (default 40: the default study's 20 + 20)",
+                 "# under mpirun the ranks share the study (harsanyi run's decomposition); times are the slowest rank's",
                  "# n players are the first n cells of a 3x3 grid (n <= 9) or of a 4x4 grid"};
   op.columns = {{"epochs", "", hb::Fmt::integer, 0, 7},  {"total", "s", hb::Fmt::fixed, 1, 9},
                 {"train", "s", hb::Fmt::fixed, 1, 8},    {"eval", "s", hb::Fmt::fixed, 1, 8},
@@ -96,7 +108,7 @@ int main(int argc, char** argv) {
   op.setup = setup;
   op.kernels = {{"study", nullptr, [](hb::CaseState& st, int) {
                    auto& s = static_cast<StudyState&>(st);
-                   s.summary = harsanyi::run_study(s.run);
+                   s.summary = harsanyi::run_study(s.run, *s.comm);
                  }}};
   op.check = [](const hb::Case&, hb::CaseState& st, hb::Row& row) {
     auto& s = static_cast<StudyState&>(st);
