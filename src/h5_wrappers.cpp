@@ -59,6 +59,20 @@ Handle open_dataset(hid_t file, const std::string& path, const std::string& name
                 H5Dclose);
 }
 
+// Throws unless the block (start, count) has the rank of `space` and lies inside it.
+void check_block(hid_t space, const std::vector<hsize_t>& start, const std::vector<hsize_t>& count,
+                 const std::string& what) {
+  const int rank = H5Sget_simple_extent_ndims(space);
+  std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
+  H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  if (start.size() != dims.size() || count.size() != dims.size())
+    throw H5Error(fmt::format("{}: block of rank {} for a dataset of rank {}", what, start.size(),
+                              dims.size()));
+  for (std::size_t i = 0; i < dims.size(); ++i)
+    if (count[i] > 0 && start[i] + count[i] > dims[i])
+      throw H5Error(fmt::format("{}: block out of range on axis {}", what, i));
+}
+
 // Selects the block (start, count) of `space` and returns the matching memory space; an empty
 // block selects nothing (a rank taking part in a collective write without data).
 Handle select_block(hid_t space, const std::vector<hsize_t>& start,
@@ -362,15 +376,7 @@ void File::write_block(const std::string& name, const std::vector<hsize_t>& star
                        const std::vector<hsize_t>& count, const T* data) {
   Handle ds = open_dataset(id(), path_, name);
   Handle space(check_id(H5Dget_space(ds.id()), "dataspace of " + name), H5Sclose);
-  const int rank = H5Sget_simple_extent_ndims(space.id());
-  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
-  H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
-  if (start.size() != dims.size() || count.size() != dims.size())
-    throw H5Error(fmt::format("{}:{}: block of rank {} for a dataset of rank {}", path_, name,
-                              start.size(), dims.size()));
-  for (std::size_t i = 0; i < dims.size(); ++i)
-    if (count[i] > 0 && start[i] + count[i] > dims[i])
-      throw H5Error(fmt::format("{}:{}: block out of range on axis {}", path_, name, i));
+  check_block(space.id(), start, count, path_ + ":" + name);
   const auto write = [&](const std::vector<hsize_t>& st, const std::vector<hsize_t>& cnt,
                          const T* ptr) {
     Handle mem = select_block(space.id(), st, cnt, path_ + ":" + name);
@@ -486,15 +492,7 @@ void File::read_block(const std::string& name, const std::vector<hsize_t>& start
                       const std::vector<hsize_t>& count, T* data) const {
   Handle ds = open_dataset(id(), path_, name);
   Handle space(check_id(H5Dget_space(ds.id()), "dataspace of " + name), H5Sclose);
-  const int rank = H5Sget_simple_extent_ndims(space.id());
-  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
-  H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
-  if (start.size() != dims.size() || count.size() != dims.size())
-    throw H5Error(fmt::format("{}:{}: block of rank {} for a dataset of rank {}", path_, name,
-                              start.size(), dims.size()));
-  for (std::size_t i = 0; i < dims.size(); ++i)
-    if (count[i] > 0 && start[i] + count[i] > dims[i])
-      throw H5Error(fmt::format("{}:{}: block out of range on axis {}", path_, name, i));
+  check_block(space.id(), start, count, path_ + ":" + name);
   Handle mem = select_block(space.id(), start, count, path_ + ":" + name);
   check(H5Dread(ds.id(), native_type(dtype_of<T>()), mem.id(), space.id(), H5P_DEFAULT, data),
         fmt::format("{}: read of {} failed (damaged file?)", path_, name));

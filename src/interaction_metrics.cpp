@@ -100,6 +100,32 @@ double mean_order(const double* pos, const double* neg, int n) {
   return den > 0 ? num / den : std::numeric_limits<double>::quiet_NaN();
 }
 
+OrderSummary summarize_orders(const double* and_pos, const double* and_neg,
+                              const double* and_count, const double* or_pos,
+                              const double* or_neg, const double* or_count,
+                              std::size_t samples, int n) {
+  const std::size_t K = static_cast<std::size_t>(n) + 1;
+  OrderSummary r;
+  r.strength.assign(K, 0.0);
+  const double S = static_cast<double>(samples);
+  const double* pos[2] = {and_pos, or_pos};
+  const double* neg[2] = {and_neg, or_neg};
+  const double* cnt[2] = {and_count, or_count};
+  double count[2] = {0, 0};
+  for (int k = 0; k < (or_pos ? 2 : 1); ++k)
+    for (std::size_t s = 0; s < samples; ++s)
+      for (std::size_t o = 0; o < K; ++o) {
+        const std::size_t i = s * K + o;
+        r.strength[o] += (pos[k][i] + neg[k][i]) / S;
+        count[k] += cnt[k][i] / S;
+      }
+  const std::vector<double> zero(K, 0.0);
+  r.order = mean_order(r.strength.data(), zero.data(), n);
+  r.and_count = count[0];
+  r.or_count = count[1];
+  return r;
+}
+
 #define HARSANYI_INSTANTIATE(T)                                                              \
   template double salient_threshold<T>(const T*, const T*, const T*, int, double,            \
                                        ThresholdReference);                                  \

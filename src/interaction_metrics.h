@@ -47,4 +47,19 @@ void jaccard_by_order(const double* and_a, const double* or_a, const double* and
 /// Strength-weighted mean order Σ_k k·(A_k^+ + A_k^-) / Σ_k (A_k^+ + A_k^-) (NaN if all zero).
 double mean_order(const double* pos, const double* neg, int n);
 
+/// @brief The per-order picture of one epoch over its samples (the study report's row).
+struct OrderSummary {
+  std::vector<double> strength;  ///< [n+1] salient strength A_k^+ + A_k^- (AND and OR), mean over samples
+  double order = 0;              ///< mean_order of `strength`
+  double and_count = 0, or_count = 0;  ///< salient counts per sample
+};
+
+/// @brief Sums the per-sample rows ([samples, n+1] each, counts as doubles; the OR ones may be
+/// null) in sample order, so the result depends only on the rows, not on how they were computed
+/// or gathered.
+OrderSummary summarize_orders(const double* and_pos, const double* and_neg,
+                              const double* and_count, const double* or_pos,
+                              const double* or_neg, const double* or_count,
+                              std::size_t samples, int n);
+
 }  // namespace harsanyi

@@ -44,6 +44,18 @@ void Progress::advance(std::uint64_t k) {
   print(false);
 }
 
+void Progress::note(const std::string& line) {
+  if (!enabled_) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (tty_) {
+    std::fprintf(stderr, "\r\033[K%s\n", line.c_str());
+    if (printed_ && !finished_) print(false);
+  } else {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+  std::fflush(stderr);
+}
+
 void Progress::finish() {
   if (finished_) return;
   finished_ = true;

@@ -23,6 +23,8 @@ class Progress {
   ~Progress();
   /// Adds `k` units of work done.
   void advance(std::uint64_t k);
+  /// Prints `line` on stderr above the progress line (which a terminal redraws under it).
+  void note(const std::string& line);
   /// Prints the final line (total time and mean rate). Without it (an error unwinding the
   /// stack), the destructor only ends a line left open on a terminal: no success-looking line.
   void finish();

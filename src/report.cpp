@@ -144,20 +144,15 @@ void print_study_report(const std::string& path, std::FILE* out) {
              "train loss", "test loss", "gap", "tr acc", "te acc", "order", "AND#", "OR#",
              "orders 0.." + std::to_string(n));
   for (std::size_t e = 0; e < written; ++e) {
-    std::vector<double> strength(K, 0.0), zero(K, 0.0);
-    double count[2] = {0, 0};
-    for (int k = 0; k < (has_or ? 2 : 1); ++k)
-      for (std::size_t s = 0; s < S; ++s)
-        for (std::size_t o = 0; o < K; ++o) {
-          const std::size_t i = (e * S + s) * K + o;
-          strength[o] += (pos[k][i] + neg[k][i]) / static_cast<double>(S);
-          count[k] += cnt[k][i] / static_cast<double>(S);
-        }
-    const double order = mean_order(strength.data(), zero.data(), n);
+    const std::size_t at = e * S * K;
+    const OrderSummary sum = summarize_orders(
+        pos[0].data() + at, neg[0].data() + at, cnt[0].data() + at,
+        has_or ? pos[1].data() + at : nullptr, has_or ? neg[1].data() + at : nullptr,
+        has_or ? cnt[1].data() + at : nullptr, S, n);
     fmt::print(out, "{:>5} {:>10.4f} {:>10.4f} {:>8.4f} {:>7.3f} {:>7.3f} {:>6.2f} {:>7.1f} {:>7}  "
                     "{}\n",
-               epoch[e], trl[e], tel[e], tel[e] - trl[e], tra[e], tea[e], order, count[0],
-               has_or ? fmt::format("{:.1f}", count[1]) : std::string("-"), bars(strength));
+               epoch[e], trl[e], tel[e], tel[e] - trl[e], tra[e], tea[e], sum.order, sum.and_count,
+               has_or ? fmt::format("{:.1f}", sum.or_count) : std::string("-"), bars(sum.strength));
   }
 }
 

@@ -296,6 +296,37 @@ EvalStats evaluate_distributed(Network& net, const Dataset& data,
   return {loss / static_cast<double>(N), right / static_cast<double>(N)};
 }
 
+// The per-order summary of an epoch over the samples of every rank: each rank's rows of its own
+// samples are gathered in rank order, which is sample order, then summed in that order (the
+// same result for every rank count). A collective call.
+OrderSummary epoch_orders(const EpochBlock& b, bool and_only, int n, const mpi::Communicator& world) {
+  const std::size_t K = static_cast<std::size_t>(n) + 1, own = static_cast<std::size_t>(b.count);
+  const int kinds = and_only ? 1 : 2;
+  // Per sample: pos, neg, count of AND (and of OR), K values each.
+  std::vector<double> mine;
+  mine.reserve(own * 3 * kinds * K);
+  for (std::size_t s = 0; s < own; ++s)
+    for (int k = 0; k < kinds; ++k) {
+      const auto& pos = k ? b.or_pos : b.and_pos;
+      const auto& neg = k ? b.or_neg : b.and_neg;
+      const auto& cnt = k ? b.or_count : b.and_count;
+      mine.insert(mine.end(), pos.begin() + s * K, pos.begin() + (s + 1) * K);
+      mine.insert(mine.end(), neg.begin() + s * K, neg.begin() + (s + 1) * K);
+      for (std::size_t o = 0; o < K; ++o) mine.push_back(cnt[s * K + o]);
+    }
+  const std::vector<double> all = world.all_gather(mine);
+  const std::size_t row = 3 * kinds * K, S = all.size() / row;
+  std::vector<double> col[6];
+  for (int c = 0; c < 3 * kinds; ++c) col[c].resize(S * K);
+  for (std::size_t s = 0; s < S; ++s)
+    for (int c = 0; c < 3 * kinds; ++c)
+      std::copy(all.begin() + s * row + c * K, all.begin() + s * row + (c + 1) * K,
+                col[c].begin() + s * K);
+  return summarize_orders(col[0].data(), col[1].data(), col[2].data(),
+                          and_only ? nullptr : col[3].data(), and_only ? nullptr : col[4].data(),
+                          and_only ? nullptr : col[5].data(), S, n);
+}
+
 }  // namespace
 
 std::string resolved_study_config(const RunOptions& options) {
@@ -636,6 +667,16 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
     writer->end_epoch(sum);
     maybe_kill("epoch", sum.epoch);
     progress.advance(S);
+    if (options.progress || world.size() > 1) {  // collective: all ranks or none
+      // The epoch over all samples (every rank's rows, gathered in sample order): a log line.
+      const OrderSummary o = epoch_orders(block, !and_or, n, world);
+      progress.note(fmt::format(
+          "run: epoch {}: loss {:.4f} train / {:.4f} test (gap {:+.4f}), accuracy {:.3f} / {:.3f}, "
+          "mean order {:.2f}, salient {:.1f} AND{} per sample",
+          sum.epoch, sum.train_loss, sum.test_loss, sum.test_loss - sum.train_loss, sum.train_acc,
+          sum.test_acc, o.order, o.and_count,
+          and_or ? fmt::format(" + {:.1f} OR", o.or_count) : std::string()));
+    }
 
     summary.t_eval += sum.t_eval;
     summary.t_forward += sum.t_forward;

@@ -114,6 +114,23 @@ TOML
     mpi 2 run "$T/tiny.toml" --set output.path="$T/c.h5" --resume --quiet --no-report
   compare_h5 "$T/r.h5" "$T/c.h5" $HOW >"$T/cmp" && ok "killed in training and resumed: the same study" \
     || bad "killed in training and resumed: $(cat "$T/cmp")"
+  # One rank SIGKILLed at a random moment from outside (mpirun then ends the others); resumed.
+  mpi 2 run "$T/tiny.toml" --set output.path="$T/x.h5" --quiet --no-report >/dev/null 2>&1 &
+  job=$!
+  sleep "$(/usr/bin/python3 -c 'import random; print(round(random.uniform(0.5, 3.0), 2))')"
+  victim=$(pgrep -n -f "output.path=$T/x.h5")
+  [[ -n $victim ]] && kill -9 "$victim" 2>/dev/null
+  wait "$job" 2>/dev/null
+  if [[ -e "$T/x.h5" ]]; then
+    compare_h5 "$T/r.h5" "$T/x.h5" $HOW >"$T/cmp" && ok "one rank killed at a random time (after the end)" \
+      || bad "random kill of a rank: $(cat "$T/cmp")"
+  else
+    mpi 2 run "$T/tiny.toml" --set output.path="$T/x.h5" --resume --quiet --no-report >"$T/stdout" 2>"$T/stderr" \
+      || { grep -q "damaged" "$T/stderr" \
+        && mpi 2 run "$T/tiny.toml" --set output.path="$T/x.h5" --force --quiet --no-report >/dev/null 2>&1; }
+    compare_h5 "$T/r.h5" "$T/x.h5" $HOW >"$T/cmp" && ok "one rank killed at a random time, resumed: the same study" \
+      || bad "random kill of a rank, resumed: $(cat "$T/cmp") $(tail -c 300 "$T/stderr")"
+  fi
 fi
 
 echo "$pass passed, $fail failed"
