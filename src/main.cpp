@@ -152,7 +152,12 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--quiet", quiet, "no progress on stderr");
   run_cmd->add_option("--subset-ranks", run.subset_ranks,
                       "under MPI: ranks that share the 2^n masked inputs of a sample (a power of "
-                      "two dividing the rank count; 0: chosen from the sample count)")
+                      "two dividing the ranks of an epoch group; 0: chosen from the sample count)")
+      ->capture_default_str();
+  run_cmd->add_option("--epoch-groups", run.epoch_groups,
+                      "under MPI: groups of ranks that analyse different epochs at once (a "
+                      "divisor of the rank count; 0: enough that every rank owns a sample, as the "
+                      "epochs allow; 1: all ranks on each epoch)")
       ->capture_default_str();
 
   try {

@@ -417,20 +417,22 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
                                     (cfg.samples.test_indices.empty()
                                          ? cfg.samples.test
                                          : static_cast<std::int64_t>(cfg.samples.test_indices.size()))));
-  // Per rank: its own samples (a 1/P share) and its blocks of its group's samples.
-  const std::size_t P = static_cast<std::size_t>(world.size());
-  const std::size_t own_max = (S_max + P - 1) / P;
-  const std::size_t need = own_max * (and_or_bytes_per_sample(sopt, n, sizeof(double)) +
-                                      3 * len * sizeof(double)) +
-                           (P > 1 ? std::min(S_max, own_max * P) * len / P * sizeof(double) : 0);
+  // Per rank: its own samples (at least a 1/P share; checked again once the epoch groups are
+  // known) and its blocks of its group's samples.
+  const std::size_t ranks = static_cast<std::size_t>(world.size());
+  const std::size_t per_sample_bytes =
+      and_or_bytes_per_sample(sopt, n, sizeof(double)) + 3 * len * sizeof(double);
+  const std::size_t own_max = (S_max + ranks - 1) / ranks;
+  const std::size_t need = own_max * per_sample_bytes +
+                           (ranks > 1 ? std::min(S_max, own_max * ranks) * len / ranks * sizeof(double) : 0);
   const std::size_t avail = available_memory_bytes() / static_cast<std::size_t>(on_node);
   if (need > avail)
     throw UserError(fmt::format("n = {} with {} samples needs {} of memory per epoch{}, but only "
                                 "{} is available{}; analyse fewer samples or players{}",
                                 n, S_max, format_bytes(static_cast<double>(need)),
-                                P > 1 ? " and rank" : "", format_bytes(static_cast<double>(avail)),
+                                ranks > 1 ? " and rank" : "", format_bytes(static_cast<double>(avail)),
                                 on_node > 1 ? fmt::format(" (1/{} of the node)", on_node) : "",
-                                P > 1 ? ", or use more nodes" : ""));
+                                ranks > 1 ? ", or use more nodes" : ""));
 
   RunSummary summary;
   summary.path = out;
@@ -494,26 +496,6 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
   const auto S = static_cast<std::size_t>(shape.samples);
   const std::size_t K = static_cast<std::size_t>(n) + 1;
 
-  // The work of an epoch over the ranks (mpi/decomposition.h): rank r owns samples
-  // [s0, s0 + own); its group evaluates the masked inputs of its members' samples, each member
-  // the block of subsets [block0, block0 + B).
-  mpi::Decomposition dec;
-  try {
-    dec = mpi::Decomposition::make(world, S, n, options.subset_ranks);
-  } catch (const std::invalid_argument& e) {
-    throw UserError(e.what());
-  }
-  const mpi::Communicator group = world.split(dec.group, dec.member);
-  const mpi::Round round = dec.round(0, S == 0 ? 1 : S);  // one round: the whole epoch
-  const std::size_t s0 = dec.own_begin(), own = dec.own_count(), g0 = dec.group_begin(),
-                    gcount = dec.group_count();
-  const std::uint64_t B = dec.block_len(), block0 = dec.block_begin();
-  omp_set_num_threads(rank_threads);
-  set_torch_threads(rank_threads);
-  if (world.size() > 1 && options.progress)
-    std::fprintf(stderr, "run: %s; %d thread%s per rank\n", dec.describe().c_str(), rank_threads,
-                 rank_threads == 1 ? "" : "s");
-
   // Stage 3: the epochs not yet written, in order.
   const std::size_t first = writer->written_epochs().size();
   for (std::size_t i = 0; i < first; ++i)
@@ -522,6 +504,55 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
                                   "not (epoch {}); start over with --force",
                                   out, writer->written_epochs()[i]));
   const std::size_t todo = epochs.size() - first;
+
+  // The work over the ranks (DESIGN §4): E epoch groups of R = P / E consecutive ranks analyse
+  // different epochs at once (in waves of E epochs, written in epoch order); inside an epoch
+  // group, rank r owns samples [s0, s0 + own) and its subset group evaluates the masked inputs
+  // of its members' samples, each member the block of subsets [block0, block0 + B)
+  // (mpi/decomposition.h).
+  const int P = world.size();
+  int E = options.epoch_groups;
+  if (E == 0) {
+    // Enough epoch groups that every rank owns a sample, as far as the epochs and P allow.
+    const std::size_t want = std::max<std::size_t>(
+        1, std::min(todo, (static_cast<std::size_t>(P) + std::max<std::size_t>(S, 1) - 1) /
+                              std::max<std::size_t>(S, 1)));
+    E = 1;
+    for (int e = static_cast<int>(std::min<std::size_t>(want, static_cast<std::size_t>(P))); e > 1; --e)
+      if (P % e == 0) {
+        E = e;
+        break;
+      }
+  }
+  if (E < 1 || P % E != 0)
+    throw UserError(fmt::format("--epoch-groups {} does not divide the {} ranks (groups of equal "
+                                "size must tile the job)",
+                                E, P));
+  const int R = P / E, egroup = world.rank() / R;
+  const mpi::Communicator ecomm = E == 1 ? world : world.split(egroup, world.rank());
+  mpi::Decomposition dec;
+  try {
+    dec = mpi::Decomposition::make(ecomm, S, n, options.subset_ranks);
+  } catch (const std::invalid_argument& e) {
+    throw UserError(e.what());
+  }
+  const mpi::Communicator group = ecomm.split(dec.group, dec.member);
+  const mpi::Round round = dec.round(0, S == 0 ? 1 : S);  // one round: the whole epoch
+  const std::size_t s0 = dec.own_begin(), own = dec.own_count(), g0 = dec.group_begin(),
+                    gcount = dec.group_count();
+  const std::uint64_t B = dec.block_len(), block0 = dec.block_begin();
+  if (own * per_sample_bytes > avail)
+    throw UserError(fmt::format("with {} epoch groups each rank analyses up to {} samples, which "
+                                "need {} of memory; only {} is available: use fewer epoch groups "
+                                "(--epoch-groups), more ranks, or fewer samples",
+                                E, own, format_bytes(static_cast<double>(own * per_sample_bytes)),
+                                format_bytes(static_cast<double>(avail))));
+  omp_set_num_threads(rank_threads);
+  set_torch_threads(rank_threads);
+  if (P > 1 && options.progress)
+    std::fprintf(stderr, "run: %d epoch group%s of %s; %d thread%s per rank\n", E,
+                 E == 1 ? "" : "s", dec.describe().c_str(), rank_threads,
+                 rank_threads == 1 ? "" : "s");
   if (options.progress)
     std::fprintf(stderr, "run: %zu samples, n = %d players, %zu epochs to analyse (%zu written)\n",
                  S, n, todo, first);
@@ -532,14 +563,23 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
   AndOrBatch<double> fit;
   std::vector<std::int64_t> train_all_idx = iota(c.train.count()),
                             test_all_idx = iota(c.test.count());
-  for (std::size_t ei = first; ei < epochs.size(); ++ei) {
+  // One epoch on this rank's epoch group (collective over ecomm): its own samples' rows, the
+  // epoch summary and the per-order picture over all samples.
+  struct EpochResult {
+    EpochBlock block;
     EpochSummary sum;
+    OrderSummary orders;
+  };
+  const auto analyse = [&](std::size_t ei) {
+    EpochResult result;
+    EpochSummary& sum = result.sum;
+    EpochBlock& block = result.block;
     sum.epoch = epochs[ei].epoch;
     auto t0 = Clock::now();
     auto net = network_for(c, epochs[ei]);
     const EvalStats tr =
-        evaluate_distributed(*net, c.train, train_all_idx, c.train_labels, 256, world);
-    const EvalStats te = evaluate_distributed(*net, c.test, test_all_idx, c.test.labels, 256, world);
+        evaluate_distributed(*net, c.train, train_all_idx, c.train_labels, 256, ecomm);
+    const EvalStats te = evaluate_distributed(*net, c.test, test_all_idx, c.test.labels, 256, ecomm);
     sum.train_loss = tr.loss;
     sum.train_acc = tr.accuracy;
     sum.test_loss = te.loss;
@@ -577,7 +617,6 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
 
     t0 = Clock::now();
     // This rank's own samples: solver and metrics.
-    EpochBlock block;
     block.sample0 = static_cast<std::int64_t>(s0);
     block.count = static_cast<std::int64_t>(own);
     if (and_or) {
@@ -634,12 +673,12 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
             members[sp][k].push_back((k == 0 ? fit.and_.data() : fit.or_.data()) + s * len);
         }
         for (int sp = 0; sp < 2; ++sp)
-          count[sp] = world.sum(static_cast<std::int64_t>(members[sp][0].size()));
+          count[sp] = ecomm.sum(static_cast<std::int64_t>(members[sp][0].size()));
         if (count[0] == 0 || count[1] == 0) continue;  // the same on every rank
         std::vector<double> mean[2][2];
         for (int sp = 0; sp < 2; ++sp)
           for (int k = 0; k < kinds; ++k) {
-            mean[sp][k] = mpi::reproducible_sum(members[sp][k], len, world);
+            mean[sp][k] = mpi::reproducible_sum(members[sp][k], len, ecomm);
             for (double& x : mean[sp][k]) x /= static_cast<double>(count[sp]);
           }
         jaccard_by_order(mean[0][0].data(), and_or ? mean[0][1].data() : nullptr,
@@ -654,35 +693,59 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
         block.inter_or.assign(fit.or_.begin(), fit.or_.begin() + static_cast<std::ptrdiff_t>(own * len));
     }
     sum.t_solver = seconds_since(t0);
-
-    t0 = Clock::now();
-    writer->begin_epoch();
-    writer->write_block(block);
-    sum.t_write = seconds_since(t0);  // the epoch summary's own write is not timed
     // Stage times: the slowest rank's.
-    sum.t_eval = world.max(sum.t_eval);
-    sum.t_forward = world.max(sum.t_forward);
-    sum.t_solver = world.max(sum.t_solver);
-    sum.t_write = world.max(sum.t_write);
-    writer->end_epoch(sum);
-    maybe_kill("epoch", sum.epoch);
-    progress.advance(S);
-    if (options.progress || world.size() > 1) {  // collective: all ranks or none
-      // The epoch over all samples (every rank's rows, gathered in sample order): a log line.
-      const OrderSummary o = epoch_orders(block, !and_or, n, world);
+    sum.t_eval = ecomm.max(sum.t_eval);
+    sum.t_forward = ecomm.max(sum.t_forward);
+    sum.t_solver = ecomm.max(sum.t_solver);
+    // The epoch over all samples (every rank's rows, gathered in sample order), for the log.
+    if (options.progress || P > 1) result.orders = epoch_orders(block, !and_or, n, ecomm);
+    return result;
+  };
+
+  const EpochBlock nothing;  // the rows a rank writes for an epoch of another epoch group
+  for (std::size_t wave = first; wave < epochs.size(); wave += static_cast<std::size_t>(E)) {
+    const std::size_t mine = wave + static_cast<std::size_t>(egroup);
+    EpochResult result;
+    if (mine < epochs.size()) result = analyse(mine);
+    for (std::size_t ei = wave; ei < std::min(epochs.size(), wave + static_cast<std::size_t>(E)); ++ei) {
+      const bool own_epoch = ei == mine;
+      // The epoch's summary, from the first rank of its epoch group to every rank.
+      std::vector<double> packed;
+      if (own_epoch && ecomm.root()) {
+        const EpochSummary& m = result.sum;
+        packed = {double(m.epoch), m.train_loss, m.test_loss, m.train_acc, m.test_acc, m.t_eval,
+                  m.t_forward, m.t_solver, result.orders.order, result.orders.and_count,
+                  result.orders.or_count};
+        packed.insert(packed.end(), m.jaccard.begin(), m.jaccard.end());
+      }
+      world.broadcast(packed, static_cast<int>((ei - wave) * static_cast<std::size_t>(R)));
+      EpochSummary sum;
+      sum.epoch = static_cast<std::int32_t>(packed[0]);
+      sum.train_loss = packed[1], sum.test_loss = packed[2];
+      sum.train_acc = packed[3], sum.test_acc = packed[4];
+      sum.t_eval = packed[5], sum.t_forward = packed[6], sum.t_solver = packed[7];
+      sum.jaccard.assign(packed.begin() + 11, packed.end());
+
+      auto t0 = Clock::now();
+      writer->begin_epoch();
+      writer->write_block(own_epoch ? result.block : nothing);
+      sum.t_write = world.max(seconds_since(t0));  // the epoch summary's own write is not timed
+      writer->end_epoch(sum);
+      maybe_kill("epoch", sum.epoch);
+      progress.advance(S);
       progress.note(fmt::format(
           "run: epoch {}: loss {:.4f} train / {:.4f} test (gap {:+.4f}), accuracy {:.3f} / {:.3f}, "
           "mean order {:.2f}, salient {:.1f} AND{} per sample",
           sum.epoch, sum.train_loss, sum.test_loss, sum.test_loss - sum.train_loss, sum.train_acc,
-          sum.test_acc, o.order, o.and_count,
-          and_or ? fmt::format(" + {:.1f} OR", o.or_count) : std::string()));
-    }
+          sum.test_acc, packed[8], packed[9],
+          and_or ? fmt::format(" + {:.1f} OR", packed[10]) : std::string()));
 
-    summary.t_eval += sum.t_eval;
-    summary.t_forward += sum.t_forward;
-    summary.t_solver += sum.t_solver;
-    summary.t_write += sum.t_write;
-    ++summary.epochs_analysed;
+      summary.t_eval += sum.t_eval;
+      summary.t_forward += sum.t_forward;
+      summary.t_solver += sum.t_solver;
+      summary.t_write += sum.t_write;
+      ++summary.epochs_analysed;
+    }
   }
   progress.finish();
   summary.seconds = world.max(seconds_since(t_start));

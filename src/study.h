@@ -24,6 +24,7 @@ struct RunOptions {
   bool force = false;             ///< overwrite an existing study and its checkpoints
   bool progress = true;           ///< progress lines on stderr
   int subset_ranks = 0;           ///< MPI: ranks sharing a sample's masked inputs (0: chosen)
+  int epoch_groups = 0;           ///< MPI: groups of ranks analysing different epochs (0: chosen)
 };
 
 /// @brief What a run did: the time split of the study (seconds, summed over epochs).

@@ -102,6 +102,20 @@ TOML
     mpi 4 run "$T/tiny.toml" --set output.path="$T/rk.h5" --subset-ranks 2 --quiet --no-report
   compare_h5 "$T/r.h5" "$T/rk.h5" $HOW >"$T/cmp" && ok "study with 2 subset ranks = one process, bitwise" \
     || bad "study with 2 subset ranks: $(cat "$T/cmp")"
+  for eg in 2 4; do
+    expect 0 "" "run with $eg epoch groups on 4 ranks" -- \
+      mpi 4 run "$T/tiny.toml" --set output.path="$T/eg$eg.h5" --epoch-groups "$eg" --quiet --no-report
+    compare_h5 "$T/r.h5" "$T/eg$eg.h5" $HOW >"$T/cmp" && ok "study with $eg epoch groups = one process, bitwise" \
+      || bad "study with $eg epoch groups: $(cat "$T/cmp")"
+  done
+  expect nonzero "epoch-groups 3 does not divide the 4 ranks" "a bad --epoch-groups is refused" -- \
+    mpi 4 run "$T/tiny.toml" --set output.path="$T/eg3.h5" --epoch-groups 3 --quiet
+  # Killed under mpirun after epoch 2 (in a wave of two epochs), resumed with other groups.
+  HARSANYI_FAULT_KILL_AFTER=epoch:2 mpi 4 run "$T/tiny.toml" --set output.path="$T/w.h5" --epoch-groups 2 --quiet --no-report >/dev/null 2>&1
+  expect 0 "" "a run with epoch groups killed and resumed" -- \
+    mpi 2 run "$T/tiny.toml" --set output.path="$T/w.h5" --resume --epoch-groups 2 --quiet --no-report
+  compare_h5 "$T/r.h5" "$T/w.h5" $HOW >"$T/cmp" && ok "epoch groups, killed and resumed: the same study" \
+    || bad "epoch groups, killed and resumed: $(cat "$T/cmp")"
   # Killed under mpirun after epoch 1's analysis, and after training's checkpoint 2; resumed.
   HARSANYI_FAULT_KILL_AFTER=epoch:1 mpi 2 run "$T/tiny.toml" --set output.path="$T/k.h5" --quiet --no-report >/dev/null 2>&1
   [[ -e "$T/k.h5.part" && ! -e "$T/k.h5" ]] && ok "a killed distributed run leaves only the .part" || bad "killed run left $(ls "$T")"
