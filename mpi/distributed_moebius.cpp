@@ -185,79 +185,89 @@ void partner_rounds(LatticeOp op, T* block, std::size_t total, const Communicato
   }
 }
 
-// The k top-bit butterflies on K rows of `row_len` contiguous elements (row r = top bits r),
-// bits in increasing order per element, in column chunks that stay in cache.
-template <class T> void row_butterflies(LatticeOp op, T* rows, int K, std::size_t row_len) {
+// The k top-bit butterflies on K rows of `len` elements (row r = top bits r, at rows[r]), bits
+// in increasing order per element, in column chunks that stay in cache.
+template <class T>
+void row_butterflies(LatticeOp op, T* const* rows, int K, std::size_t len) {
   constexpr std::size_t kChunk = 512;
-  const std::size_t chunks = (row_len + kChunk - 1) / kChunk;
+  const std::size_t chunks = (len + kChunk - 1) / kChunk;
   const bool high_side = changes_high_side(op), minus = subtracts(op);
-  const bool par = row_len * static_cast<std::size_t>(K) >= (std::size_t{1} << 16) && !omp_in_parallel();
+  const bool par = len * static_cast<std::size_t>(K) >= (std::size_t{1} << 16) && !omp_in_parallel();
 #pragma omp parallel for schedule(static) if (par)
   for (std::size_t c = 0; c < chunks; ++c) {
-    const std::size_t begin = c * kChunk, len = std::min(kChunk, row_len - begin);
+    const std::size_t begin = c * kChunk, m = std::min(kChunk, len - begin);
     for (int bit = 1; bit < K; bit <<= 1)
       for (int r = 0; r < K; ++r) {
         if (!(r & bit)) continue;
-        T* __restrict hi = rows + static_cast<std::size_t>(r) * row_len + begin;
-        T* __restrict lo = rows + static_cast<std::size_t>(r ^ bit) * row_len + begin;
+        T* __restrict hi = rows[r] + begin;
+        T* __restrict lo = rows[r ^ bit] + begin;
         T* __restrict changed = high_side ? hi : lo;
         const T* __restrict other = high_side ? lo : hi;
         if (minus)
-          for (std::size_t i = 0; i < len; ++i) changed[i] -= other[i];
+          for (std::size_t i = 0; i < m; ++i) changed[i] -= other[i];
         else
-          for (std::size_t i = 0; i < len; ++i) changed[i] += other[i];
+          for (std::size_t i = 0; i < m; ++i) changed[i] += other[i];
       }
   }
 }
 
 // Top bits by all-to-all. Each block (one sample, L = 2^n/K elements) is cut into K slices of
 // M = L/K; slice j of every rank goes to rank j, which then holds for its slice all K top-bit
-// combinations (rows r = 0..K-1, each the slice of rank r), applies their butterflies and sends
-// them back. Samples are grouped (cs at a time) and slices cut into pieces of P elements so
-// that the receive buffer, K·cs·P elements, stays within the budget.
+// combinations (row r = the slice of rank r), applies their butterflies and sends them back.
+// The rank's own slice stays in place (MPI_Alltoallv with no self transfer), the K-1 others
+// arrive in a buffer. Samples are grouped (cs at a time) and slices cut into pieces of P
+// elements so that the buffer, (K-1)·cs·P elements, stays within the budget.
 template <class T>
 void alltoall_rounds(LatticeOp op, T* block, int n, std::size_t count, const Communicator& group,
                      const ExchangeOptions& options) {
-  const int K = group.size();
+  const int K = group.size(), me = group.rank();
   const std::size_t L = distributed_block_length(n, K), M = L / static_cast<std::size_t>(K);
-  const std::size_t budget = budget_elements<T>(options), Kz = static_cast<std::size_t>(K);
+  const std::size_t budget = budget_elements<T>(options), others = static_cast<std::size_t>(K - 1);
   std::size_t cs, P;
-  if (Kz * M <= budget) {
+  if (others * M <= budget) {
     P = M;
-    cs = std::min(count, budget / (Kz * M));
+    cs = std::max<std::size_t>(1, std::min(count, budget / (others * M)));
   } else {
     cs = 1;
-    P = std::max<std::size_t>(1, floor_pow2(std::max<std::size_t>(1, budget / Kz)));
+    P = floor_pow2(std::max<std::size_t>(1, budget / others));
   }
-  T* rows = workspace<T>(Kz * cs * P);
+  T* buffer = workspace<T>(others * cs * P);
   const MPI_Datatype base = mpi_type<T>();
+  // Slot of rank r's row in the buffer (the own row has none).
+  auto slot = [me](int r) { return static_cast<std::size_t>(r < me ? r : r - 1); };
+  std::vector<int> one(K, 1), slice_at(K), row_count(K), row_at(K);
+  for (int r = 0; r < K; ++r) slice_at[r] = r;  // in units of the slice type's extent (M)
+  one[me] = 0;
+  std::vector<T*> rows(K);
   for (std::size_t s0 = 0; s0 < count; s0 += cs) {
     const std::size_t c = std::min(cs, count - s0);
-    const int row_count = static_cast<int>(c * P);
     // Slice j of the c samples, piece at offset o: c runs of P elements, one per sample (stride
-    // L), the next rank's slice M elements further.
-    TypeGuard strided;
-    MPI_Datatype send_type = base;
-    int send_count = static_cast<int>(P);
-    if (!(c == 1 && P == M)) {
-      MPI_Datatype vec = MPI_DATATYPE_NULL;  // byte stride: L may exceed an int
-      HARSANYI_MPI_CHECK(MPI_Type_create_hvector(static_cast<int>(c), static_cast<int>(P),
-                                                 static_cast<MPI_Aint>(L * sizeof(T)), base,
-                                                 &vec));
-      HARSANYI_MPI_CHECK(
-          MPI_Type_create_resized(vec, 0, static_cast<MPI_Aint>(M * sizeof(T)), &strided.type));
-      MPI_Type_free(&vec);
-      HARSANYI_MPI_CHECK(MPI_Type_commit(&strided.type));
-      send_type = strided.type;
-      send_count = 1;
+    // L bytes apart as an hvector: L may exceed an int), the next rank's slice M further.
+    TypeGuard slice;
+    MPI_Datatype runs = MPI_DATATYPE_NULL;
+    HARSANYI_MPI_CHECK(MPI_Type_create_hvector(static_cast<int>(c), static_cast<int>(P),
+                                               static_cast<MPI_Aint>(L * sizeof(T)), base, &runs));
+    const int resized = MPI_Type_create_resized(runs, 0, static_cast<MPI_Aint>(M * sizeof(T)),
+                                                &slice.type);
+    MPI_Type_free(&runs);
+    HARSANYI_MPI_CHECK(resized);
+    HARSANYI_MPI_CHECK(MPI_Type_commit(&slice.type));
+    for (int r = 0; r < K; ++r) {
+      row_count[r] = r == me ? 0 : static_cast<int>(c * P);
+      row_at[r] = static_cast<int>(slot(r) * c * P);
     }
     for (std::size_t o = 0; o < M; o += P) {
       T* first = block + s0 * L + o;
-      HARSANYI_MPI_CHECK(MPI_Alltoall(first, send_count, send_type, rows, row_count, base,
-                                      group.comm()));
-      row_butterflies(op, rows, K, c * P);
-      HARSANYI_MPI_CHECK(MPI_Alltoall(rows, row_count, base, first, send_count, send_type,
-                                      group.comm()));
+      HARSANYI_MPI_CHECK(MPI_Alltoallv(first, one.data(), slice_at.data(), slice.type, buffer,
+                                       row_count.data(), row_at.data(), base, group.comm()));
+      for (std::size_t e = 0; e < c; ++e) {  // per sample: row r of its piece
+        for (int r = 0; r < K; ++r)
+          rows[r] = r == me ? first + e * L + static_cast<std::size_t>(me) * M
+                            : buffer + slot(r) * c * P + e * P;
+        row_butterflies(op, rows.data(), K, P);
+      }
+      HARSANYI_MPI_CHECK(MPI_Alltoallv(buffer, row_count.data(), row_at.data(), base, first,
+                                       one.data(), slice_at.data(), slice.type, group.comm()));
     }
   }
 }

@@ -16,11 +16,12 @@
 ///    changes only one side of each pair (Möbius: x[S ∪ {b}] -= x[S] leaves x[S] as it is), so
 ///    the data moves one way per round: from the rank whose bit b is 0 to the one whose bit is 1
 ///    (Möbius, zeta), or the other way (their transposes). k rounds of block_len·count elements.
-///  - Exchange::alltoall: an MPI_Alltoall transposes the index bits so that each rank holds, for
-///    a 1/K slice of every block's offsets, all K top-bit combinations; the k top-bit butterflies
-///    run locally and a second MPI_Alltoall brings the data back to the block layout. Two
-///    all-to-alls, each moving (K-1)/K of the block. It needs block_len >= K (n >= 2k); smaller
-///    cases (a few elements per rank) run the partner exchange instead.
+///  - Exchange::alltoall: an MPI_Alltoallv transposes the index bits so that each rank holds, for
+///    a 1/K slice of every block's offsets, all K top-bit combinations (its own slice stays in
+///    place, the K-1 others arrive in a buffer); the k top-bit butterflies run locally and a second
+///    all-to-all brings the data back to the block layout. Two all-to-alls, each moving (K-1)/K of
+///    the block. It needs block_len >= K (n >= 2k); smaller cases (a few elements per rank) run
+///    the partner exchange instead.
 ///
 /// Results. Every element goes through the bit butterflies in increasing bit order, exactly as in
 /// the CPU kernels (whose blocking keeps that order per element), with the same element-wise
@@ -28,13 +29,13 @@
 /// therefore give results bitwise equal to the CPU transform of the whole vector on one rank,
 /// in float32 and float64, whatever K and whatever the buffer size.
 ///
-/// Memory (per rank, besides the block): the exchanges work through buffers of at most
-/// ExchangeOptions::buffer_bytes (default 64 MiB) and split larger transfers into pieces (MPI
-/// counts are int, which also bounds a piece): partner uses two receive pieces of half that size
-/// (one is filled while the other is applied); alltoall one receive buffer of K slices. With a
-/// block smaller than the budget, partner needs one block and alltoall one block of extra memory.
-/// The buffers are kept between calls (per thread, one per element type) so that repeated
-/// transforms do not page-fault them in again; release_exchange_buffers() frees them.
+/// Memory (per rank, besides the block): the exchanges work through a buffer of at most
+/// ExchangeOptions::buffer_bytes (default 16 MiB) and split larger transfers into pieces (MPI
+/// counts are int, which also bounds a piece): partner receives into two pieces of half that size
+/// (one is filled while the other is applied), alltoall into K-1 slices of a piece. With a whole
+/// batch of blocks below the budget, partner needs one block and alltoall (K-1)/K of a block of
+/// extra memory. The buffer is kept between calls (per thread, one per element type) so that
+/// repeated transforms do not page-fault it in again; release_exchange_buffers() frees it.
 ///
 /// Every function is collective over `group`: all its ranks call it with the same op, n, count,
 /// exchange and options. Arguments are checked on every rank together (one small allreduce), so a
@@ -59,7 +60,7 @@ const char* exchange_name(Exchange how);
 /// Tuning of the exchanges (results do not depend on it).
 struct ExchangeOptions {
   /// Largest extra buffer per rank, in bytes (at least one element per piece is always used).
-  std::size_t buffer_bytes = std::size_t{64} << 20;
+  std::size_t buffer_bytes = std::size_t{16} << 20;
 };
 
 /// Frees this thread's exchange buffers (they are kept between calls, see Memory above).
