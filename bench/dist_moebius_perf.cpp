@@ -1,11 +1,11 @@
 // dist_moebius_perf: the Möbius transform of a vector distributed over all ranks
 // (mpi/distributed_moebius.h), partner exchange against all-to-all, with the CPU kernel on one
 // rank's block as the floor. Run under mpirun. Formulas of every column: bench/README.md.
+#include <fmt/core.h>
 #include <mpi.h>
 
 #include <algorithm>
 #include <cstring>
-#include <fmt/core.h>
 #include <memory>
 #include <type_traits>
 #include <vector>
@@ -27,21 +27,29 @@ std::size_t vector_bytes(const hb::Case& c) {
   return c.samples * subset_count(c.n) * hb::dtype_size(c.dtype);
 }
 
-int log2_ranks(int ranks) { return __builtin_ctz(static_cast<unsigned>(ranks)); }
+int log2_ranks(int ranks) {
+  return __builtin_ctz(static_cast<unsigned>(ranks));
+}
 
 // Bytes that cross between ranks in one transform: the partner exchange sends half the ranks'
 // blocks in each of its log2 K rounds; the all-to-all moves (K-1)/K of every block twice.
-double partner_traffic(double bytes, int K) { return log2_ranks(K) * bytes / 2; }
-double alltoall_traffic(double bytes, int K) { return 2.0 * (K - 1) / K * bytes; }
+double partner_traffic(double bytes, int K) {
+  return log2_ranks(K) * bytes / 2;
+}
+double alltoall_traffic(double bytes, int K) {
+  return 2.0 * (K - 1) / K * bytes;
+}
 // Traffic of the exchange that actually runs (the all-to-all falls back on the partner exchange
 // when a block holds fewer than K elements).
 double traffic(hm::Exchange how, const hb::Case& c, double bytes) {
-  const bool small = hm::distributed_block_length(c.n, c.ranks) < static_cast<std::uint64_t>(c.ranks);
+  const bool small =
+      hm::distributed_block_length(c.n, c.ranks) < static_cast<std::uint64_t>(c.ranks);
   return how == hm::Exchange::alltoall && !small ? alltoall_traffic(bytes, c.ranks)
                                                  : partner_traffic(bytes, c.ranks);
 }
 
-template <class T> struct DistState : hb::TypedState {
+template <class T>
+struct DistState : hb::TypedState {
   using value_type = T;
   int n = 0;
   std::size_t count = 0, L = 0;  // samples in the batch, elements of one sample's block
@@ -49,8 +57,14 @@ template <class T> struct DistState : hb::TypedState {
   std::vector<T> input, partner, alltoall, local;  // this rank's blocks, [count, L]
   std::vector<T> full;  // rank 0: the whole input batch, [count, 2^n] (the check's reference)
   explicit DistState(const hb::Case& c)
-      : n(c.n), count(c.samples), L(hm::distributed_block_length(c.n, c.ranks)), comm(c.comm),
-        input(count * L), partner(count * L), alltoall(count * L), local(count * L) {
+      : n(c.n),
+        count(c.samples),
+        L(hm::distributed_block_length(c.n, c.ranks)),
+        comm(c.comm),
+        input(count * L),
+        partner(count * L),
+        alltoall(count * L),
+        local(count * L) {
     // Every rank draws the same full sample and keeps its block of it.
     const std::size_t len = subset_count(n);
     std::vector<T> sample(len);
@@ -62,7 +76,10 @@ template <class T> struct DistState : hb::TypedState {
   }
 };
 
-template <class F> void visit(hb::CaseState& st, F&& f) { hb::visit<DistState>(st, f); }
+template <class F>
+void visit(hb::CaseState& st, F&& f) {
+  hb::visit<DistState>(st, f);
+}
 
 // Elements of `out` (this rank's blocks of the distributed result) that differ bitwise from
 // `reference` (the serial transform of the whole batch), gathered on rank 0; 0 elsewhere.
@@ -108,8 +125,9 @@ hb::Kernel exchange_kernel(const char* name, hm::Exchange how) {
 int main(int argc, char** argv) {
   hb::OpDef op;
   op.name = "dist_moebius_perf";
-  op.summary = "Moebius transform of a vector distributed over all ranks: partner exchange vs "
-               "all-to-all";
+  op.summary =
+      "Moebius transform of a vector distributed over all ranks: partner exchange vs "
+      "all-to-all";
   op.mpi = true;
   op.default_min_n = 16;
   op.default_max_n = 24;
@@ -118,18 +136,12 @@ int main(int argc, char** argv) {
   op.default_samples = 1;
   op.default_dtypes = {hb::Dtype::f64};
   op.columns = {
-      {"bytes", "B", hb::Fmt::integer, 0, 11},
-      {"partner", "ms", hb::Fmt::fixed, 3, 9},
-      {"p_spread", "%", hb::Fmt::fixed, 1, 8},
-      {"p_GB/s", "GB/s", hb::Fmt::fixed, 2, 7},
-      {"p_net", "GB/s", hb::Fmt::fixed, 2, 7},
-      {"alltoall", "ms", hb::Fmt::fixed, 3, 9},
-      {"a_spread", "%", hb::Fmt::fixed, 1, 8},
-      {"a_GB/s", "GB/s", hb::Fmt::fixed, 2, 7},
-      {"a_net", "GB/s", hb::Fmt::fixed, 2, 7},
-      {"local", "ms", hb::Fmt::fixed, 3, 9},
-      {"faster", "-", hb::Fmt::text, 0, 9},
-      {"by", "x", hb::Fmt::fixed, 2, 5},
+      {"bytes", "B", hb::Fmt::integer, 0, 11},       {"partner", "ms", hb::Fmt::fixed, 3, 9},
+      {"p_spread", "%", hb::Fmt::fixed, 1, 8},       {"p_GB/s", "GB/s", hb::Fmt::fixed, 2, 7},
+      {"p_net", "GB/s", hb::Fmt::fixed, 2, 7},       {"alltoall", "ms", hb::Fmt::fixed, 3, 9},
+      {"a_spread", "%", hb::Fmt::fixed, 1, 8},       {"a_GB/s", "GB/s", hb::Fmt::fixed, 2, 7},
+      {"a_net", "GB/s", hb::Fmt::fixed, 2, 7},       {"local", "ms", hb::Fmt::fixed, 3, 9},
+      {"faster", "-", hb::Fmt::text, 0, 9},          {"by", "x", hb::Fmt::fixed, 2, 5},
       {"mismatch", "elems", hb::Fmt::integer, 0, 8},
   };
   op.memory_bytes = [](const hb::Case& c) {
@@ -197,8 +209,10 @@ int main(int argc, char** argv) {
       row["mismatch"] = p + a;
       if (p + a != 0) {
         r.ok = false;
-        r.why = fmt::format("{} elements of partner and {} of alltoall differ bitwise from the "
-                            "serial transform", p, a);
+        r.why = fmt::format(
+            "{} elements of partner and {} of alltoall differ bitwise from the "
+            "serial transform",
+            p, a);
       }
     });
     return r;

@@ -15,16 +15,27 @@
 namespace harsanyi::mpi {
 namespace {
 
-template <class T> MPI_Datatype mpi_type();
-template <> MPI_Datatype mpi_type<float>() { return MPI_FLOAT; }
-template <> MPI_Datatype mpi_type<double>() { return MPI_DOUBLE; }
+template <class T>
+MPI_Datatype mpi_type();
+template <>
+MPI_Datatype mpi_type<float>() {
+  return MPI_FLOAT;
+}
+template <>
+MPI_Datatype mpi_type<double>() {
+  return MPI_DOUBLE;
+}
 
 const char* op_function_name(LatticeOp op) {
   switch (op) {
-    case LatticeOp::Moebius: return "distributed_moebius";
-    case LatticeOp::MoebiusTranspose: return "distributed_moebius_transpose";
-    case LatticeOp::Zeta: return "distributed_zeta";
-    case LatticeOp::ZetaTranspose: return "distributed_zeta_transpose";
+    case LatticeOp::Moebius:
+      return "distributed_moebius";
+    case LatticeOp::MoebiusTranspose:
+      return "distributed_moebius_transpose";
+    case LatticeOp::Zeta:
+      return "distributed_zeta";
+    case LatticeOp::ZetaTranspose:
+      return "distributed_zeta_transpose";
   }
   return "distributed_lattice_transform";
 }
@@ -55,11 +66,13 @@ void apply_side(T* __restrict changed, const T* __restrict other, std::size_t le
 
 // The exchange buffer of this thread, kept between calls: a fresh buffer of tens of MiB would be
 // page-faulted in on every call, which costs about as much as the transfer itself.
-template <class T> std::vector<T>& workspace_vector() {
+template <class T>
+std::vector<T>& workspace_vector() {
   static thread_local std::vector<T> buffer;
   return buffer;
 }
-template <class T> T* workspace(std::size_t elements) {
+template <class T>
+T* workspace(std::size_t elements) {
   std::vector<T>& buffer = workspace_vector<T>();
   if (buffer.size() < elements) {
     buffer = std::vector<T>();  // free the old one before the larger allocation
@@ -76,11 +89,14 @@ std::size_t floor_pow2(std::size_t x) {
 }
 
 // Elements in the exchange budget: at least one, at most INT_MAX (MPI counts are int).
-template <class T> std::size_t budget_elements(const ExchangeOptions& options) {
+template <class T>
+std::size_t budget_elements(const ExchangeOptions& options) {
   return std::clamp<std::size_t>(options.buffer_bytes / sizeof(T), 1, INT_MAX);
 }
 
-int log2_exact(int k) { return __builtin_ctz(static_cast<unsigned>(k)); }
+int log2_exact(int k) {
+  return __builtin_ctz(static_cast<unsigned>(k));
+}
 
 // Checks the arguments on every rank of the group together: the values that must agree are
 // compared with one allreduce (min of v and of -v), so that every rank throws the same error.
@@ -128,9 +144,9 @@ void validate(const char* name, int op_code, T* block, int n, std::size_t count,
     throw std::invalid_argument(where + "n = " + std::to_string(n) + " is out of range [0, " +
                                 std::to_string(kMaxPlayers) + "]");
   if (n < log2_exact(K))
-    throw std::invalid_argument(where + "n = " + std::to_string(n) + " is too small for a group of " +
-                                std::to_string(K) + " ranks (needs 2^n >= " +
-                                std::to_string(K) + ")");
+    throw std::invalid_argument(where + "n = " + std::to_string(n) +
+                                " is too small for a group of " + std::to_string(K) +
+                                " ranks (needs 2^n >= " + std::to_string(K) + ")");
 }
 
 // Frees a committed MPI datatype on scope exit.
@@ -151,7 +167,8 @@ template <class T>
 void partner_rounds(LatticeOp op, T* block, std::size_t total, const Communicator& group,
                     const ExchangeOptions& options) {
   const int K = group.size(), rank = group.rank(), k = log2_exact(K);
-  const std::size_t piece = std::min(total, std::max<std::size_t>(1, budget_elements<T>(options) / 2));
+  const std::size_t piece =
+      std::min(total, std::max<std::size_t>(1, budget_elements<T>(options) / 2));
   const std::size_t pieces = (total + piece - 1) / piece;
   const bool minus = subtracts(op);
   T* buffer = nullptr;
@@ -163,8 +180,8 @@ void partner_rounds(LatticeOp op, T* block, std::size_t total, const Communicato
     if (!receiver) {
       for (std::size_t p = 0; p < pieces; ++p) {
         const std::size_t off = p * piece, len = std::min(piece, total - off);
-        HARSANYI_MPI_CHECK(MPI_Send(block + off, static_cast<int>(len), mpi_type<T>(), partner,
-                                    tag, group.comm()));
+        HARSANYI_MPI_CHECK(MPI_Send(block + off, static_cast<int>(len), mpi_type<T>(), partner, tag,
+                                    group.comm()));
       }
       continue;
     }
@@ -172,8 +189,8 @@ void partner_rounds(LatticeOp op, T* block, std::size_t total, const Communicato
     MPI_Request req[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
     auto post = [&](std::size_t p) {
       const std::size_t off = p * piece, len = std::min(piece, total - off);
-      HARSANYI_MPI_CHECK(MPI_Irecv(buffer + (p % 2) * piece, static_cast<int>(len),
-                                   mpi_type<T>(), partner, tag, group.comm(), &req[p % 2]));
+      HARSANYI_MPI_CHECK(MPI_Irecv(buffer + (p % 2) * piece, static_cast<int>(len), mpi_type<T>(),
+                                   partner, tag, group.comm(), &req[p % 2]));
     };
     post(0);
     for (std::size_t p = 0; p < pieces; ++p) {
@@ -192,7 +209,8 @@ void row_butterflies(LatticeOp op, T* const* rows, int K, std::size_t len) {
   constexpr std::size_t kChunk = 512;
   const std::size_t chunks = (len + kChunk - 1) / kChunk;
   const bool high_side = changes_high_side(op), minus = subtracts(op);
-  const bool par = len * static_cast<std::size_t>(K) >= (std::size_t{1} << 16) && !omp_in_parallel();
+  const bool par =
+      len * static_cast<std::size_t>(K) >= (std::size_t{1} << 16) && !omp_in_parallel();
 #pragma omp parallel for schedule(static) if (par)
   for (std::size_t c = 0; c < chunks; ++c) {
     const std::size_t begin = c * kChunk, m = std::min(kChunk, len - begin);
@@ -247,8 +265,8 @@ void alltoall_rounds(LatticeOp op, T* block, int n, std::size_t count, const Com
     MPI_Datatype runs = MPI_DATATYPE_NULL;
     HARSANYI_MPI_CHECK(MPI_Type_create_hvector(static_cast<int>(c), static_cast<int>(P),
                                                static_cast<MPI_Aint>(L * sizeof(T)), base, &runs));
-    const int resized = MPI_Type_create_resized(runs, 0, static_cast<MPI_Aint>(M * sizeof(T)),
-                                                &slice.type);
+    const int resized =
+        MPI_Type_create_resized(runs, 0, static_cast<MPI_Aint>(M * sizeof(T)), &slice.type);
     MPI_Type_free(&runs);
     HARSANYI_MPI_CHECK(resized);
     HARSANYI_MPI_CHECK(MPI_Type_commit(&slice.type));
@@ -341,8 +359,8 @@ void distributed_moebius(T* block, int n, std::size_t count, const Communicator&
   distributed_lattice_transform(LatticeOp::Moebius, block, n, count, group, how, options);
 }
 template <class T>
-void distributed_zeta(T* block, int n, std::size_t count, const Communicator& group,
-                      Exchange how, const ExchangeOptions& options) {
+void distributed_zeta(T* block, int n, std::size_t count, const Communicator& group, Exchange how,
+                      const ExchangeOptions& options) {
   distributed_lattice_transform(LatticeOp::Zeta, block, n, count, group, how, options);
 }
 template <class T>
@@ -409,25 +427,23 @@ void distributed_or_synthesis(T* block, int n, std::size_t count, const Communic
   for (std::size_t t = 0; t < count * L; ++t) block[t] = shift[t / L] - block[t];
 }
 
-#define HARSANYI_INSTANTIATE(T)                                                                \
-  template void distributed_lattice_transform<T>(LatticeOp, T*, int, std::size_t,              \
-                                                 const Communicator&, Exchange,                \
-                                                 const ExchangeOptions&);                      \
-  template void distributed_moebius<T>(T*, int, std::size_t, const Communicator&, Exchange,    \
-                                       const ExchangeOptions&);                                \
-  template void distributed_zeta<T>(T*, int, std::size_t, const Communicator&, Exchange,       \
-                                    const ExchangeOptions&);                                   \
-  template void distributed_moebius_transpose<T>(T*, int, std::size_t, const Communicator&,    \
-                                                 Exchange, const ExchangeOptions&);            \
-  template void distributed_zeta_transpose<T>(T*, int, std::size_t, const Communicator&,       \
-                                              Exchange, const ExchangeOptions&);               \
-  template void distributed_or_transform<T>(T*, int, std::size_t, const Communicator&,         \
-                                            Exchange, const ExchangeOptions&);                 \
-  template void distributed_or_transform_transpose<T>(T*, int, std::size_t,                    \
-                                                      const Communicator&, Exchange,           \
-                                                      const ExchangeOptions&);                 \
-  template void distributed_or_synthesis<T>(T*, int, std::size_t, const Communicator&,         \
-                                            Exchange, const ExchangeOptions&);
+#define HARSANYI_INSTANTIATE(T)                                                                    \
+  template void distributed_lattice_transform<T>(                                                  \
+      LatticeOp, T*, int, std::size_t, const Communicator&, Exchange, const ExchangeOptions&);     \
+  template void distributed_moebius<T>(T*, int, std::size_t, const Communicator&, Exchange,        \
+                                       const ExchangeOptions&);                                    \
+  template void distributed_zeta<T>(T*, int, std::size_t, const Communicator&, Exchange,           \
+                                    const ExchangeOptions&);                                       \
+  template void distributed_moebius_transpose<T>(T*, int, std::size_t, const Communicator&,        \
+                                                 Exchange, const ExchangeOptions&);                \
+  template void distributed_zeta_transpose<T>(T*, int, std::size_t, const Communicator&, Exchange, \
+                                              const ExchangeOptions&);                             \
+  template void distributed_or_transform<T>(T*, int, std::size_t, const Communicator&, Exchange,   \
+                                            const ExchangeOptions&);                               \
+  template void distributed_or_transform_transpose<T>(T*, int, std::size_t, const Communicator&,   \
+                                                      Exchange, const ExchangeOptions&);           \
+  template void distributed_or_synthesis<T>(T*, int, std::size_t, const Communicator&, Exchange,   \
+                                            const ExchangeOptions&);
 HARSANYI_INSTANTIATE(float)
 HARSANYI_INSTANTIATE(double)
 #undef HARSANYI_INSTANTIATE

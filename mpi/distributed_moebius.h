@@ -91,8 +91,8 @@ void distributed_moebius(T* block, int n, std::size_t count, const Communicator&
 /// @brief Inverse of distributed_moebius (zeta transform, sum over subsets); bitwise equal to
 /// zeta_transform.
 template <class T>
-void distributed_zeta(T* block, int n, std::size_t count, const Communicator& group,
-                      Exchange how, const ExchangeOptions& options = {});
+void distributed_zeta(T* block, int n, std::size_t count, const Communicator& group, Exchange how,
+                      const ExchangeOptions& options = {});
 
 /// @brief Transpose of the Möbius transform (signed sum over supersets); bitwise equal to
 /// moebius_transpose.

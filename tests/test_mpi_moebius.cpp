@@ -38,10 +38,13 @@ std::vector<NamedGroup> test_groups() {
   return groups;
 }
 
-int log2_size(const Communicator& group) { return __builtin_ctz(static_cast<unsigned>(group.size())); }
+int log2_size(const Communicator& group) {
+  return __builtin_ctz(static_cast<unsigned>(group.size()));
+}
 
 // `count` samples of 2^n non-integer values in [-1, 1), the same on every rank for a seed.
-template <class T> std::vector<T> full_input(int n, std::size_t count, unsigned seed) {
+template <class T>
+std::vector<T> full_input(int n, std::size_t count, unsigned seed) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> u(-1.0, 1.0);
   std::vector<T> v(count << n);
@@ -87,8 +90,12 @@ bool stop_everywhere(const std::string& mismatch) {
   return Communicator::world().any(!mismatch.empty());
 }
 
-const char* dtype_name(float) { return "f32"; }
-const char* dtype_name(double) { return "f64"; }
+const char* dtype_name(float) {
+  return "f32";
+}
+const char* dtype_name(double) {
+  return "f64";
+}
 
 // One distributed transform against its CPU kernel over every group, n = max(min_n, log2 K)..max_n,
 // batches of 1 and 3, both exchanges.
@@ -105,33 +112,39 @@ void expect_bitwise(const char* what, Dist dist, Cpu cpu, int max_n,
           dist(block.data(), n, count, group, how, options);
           cpu(full.data(), n, count);
           const std::string bad = bitwise_mismatch(block, full, n, count, group);
-          EXPECT_EQ(bad, "")
-              << what << " " << dtype_name(T{}) << ", group " << gname << " (" << group.size()
-              << " ranks), " << exchange_name(how) << ", n = " << n << ", count = " << count
-              << ", buffer " << options.buffer_bytes << " B";
+          EXPECT_EQ(bad, "") << what << " " << dtype_name(T{}) << ", group " << gname << " ("
+                             << group.size() << " ranks), " << exchange_name(how) << ", n = " << n
+                             << ", count = " << count << ", buffer " << options.buffer_bytes
+                             << " B";
           if (stop_everywhere(bad)) return;
         }
 }
 
-template <class T> void moebius_bitwise(const ExchangeOptions& options, int max_n) {
+template <class T>
+void moebius_bitwise(const ExchangeOptions& options, int max_n) {
   expect_bitwise<T>("moebius", distributed_moebius<T>, moebius_transform<T>, max_n, options);
 }
 
-TEST(DistributedMoebius, BitwiseEqualsSerialKernelDouble) { moebius_bitwise<double>({}, kMaxN); }
-TEST(DistributedMoebius, BitwiseEqualsSerialKernelFloat) { moebius_bitwise<float>({}, kMaxN); }
+TEST(DistributedMoebius, BitwiseEqualsSerialKernelDouble) {
+  moebius_bitwise<double>({}, kMaxN);
+}
+TEST(DistributedMoebius, BitwiseEqualsSerialKernelFloat) {
+  moebius_bitwise<float>({}, kMaxN);
+}
 
 // Beyond n = 16 (f64) and 17 (f32) the CPU kernel does its high bits in separate passes
 // through a gathered buffer; the per-element bit order must still be the same.
 TEST(DistributedMoebius, BitwiseAtLargerN) {
-  expect_bitwise<double>("moebius", distributed_moebius<double>, moebius_transform<double>, 20,
-                         {}, 17);
+  expect_bitwise<double>("moebius", distributed_moebius<double>, moebius_transform<double>, 20, {},
+                         17);
   expect_bitwise<float>("moebius", distributed_moebius<float>, moebius_transform<float>, 20, {},
                         18);
 }
 
 // Buffers far below a block: many partner pieces, all-to-all in sample groups and slice pieces.
 TEST(DistributedMoebius, BitwiseWithSmallBuffers) {
-  for (std::size_t bytes : {std::size_t{1}, std::size_t{48}, std::size_t{1024}, std::size_t{24576}}) {
+  for (std::size_t bytes :
+       {std::size_t{1}, std::size_t{48}, std::size_t{1024}, std::size_t{24576}}) {
     ExchangeOptions options;
     options.buffer_bytes = bytes;
     moebius_bitwise<double>(options, 12);
@@ -148,8 +161,8 @@ TEST(DistributedMoebius, OtherButterfliesBitwise) {
                         moebius_transpose<float>, 12);
   expect_bitwise<double>("zeta_transpose", distributed_zeta_transpose<double>,
                          zeta_transpose<double>, 12);
-  expect_bitwise<float>("zeta_transpose", distributed_zeta_transpose<float>,
-                        zeta_transpose<float>, 12);
+  expect_bitwise<float>("zeta_transpose", distributed_zeta_transpose<float>, zeta_transpose<float>,
+                        12);
 }
 
 TEST(DistributedMoebius, OrTransformsBitwise) {
@@ -173,7 +186,8 @@ TEST(DistributedMoebius, OrTransformsBitwise) {
 
 // Planted integer games: AND terms come back exactly from the Möbius transform, OR terms from
 // the OR transform, and the inverse transforms give the game back exactly.
-template <class T> void planted_exact() {
+template <class T>
+void planted_exact() {
   for (const auto& [gname, group] : test_groups())
     for (Exchange how : {Exchange::partner, Exchange::alltoall})
       for (int n = std::max(1, log2_size(group)); n <= kMaxN; ++n) {
@@ -213,11 +227,16 @@ template <class T> void planted_exact() {
       }
 }
 
-TEST(DistributedMoebius, PlantedGameCoefficientsExactDouble) { planted_exact<double>(); }
-TEST(DistributedMoebius, PlantedGameCoefficientsExactFloat) { planted_exact<float>(); }
+TEST(DistributedMoebius, PlantedGameCoefficientsExactDouble) {
+  planted_exact<double>();
+}
+TEST(DistributedMoebius, PlantedGameCoefficientsExactFloat) {
+  planted_exact<float>();
+}
 
 // A bad argument throws std::invalid_argument on every rank of the group (no rank left waiting).
-template <class F> std::string invalid_argument_message(F&& f) {
+template <class F>
+std::string invalid_argument_message(F&& f) {
   try {
     f();
   } catch (const std::invalid_argument& e) {
@@ -230,8 +249,9 @@ TEST(DistributedMoebius, RejectsBadArguments) {
   const Communicator world = Communicator::world();
   const int K = world.size();
   std::vector<double> block(64, 1.0);
-  const std::string too_small = invalid_argument_message(
-      [&] { distributed_moebius(block.data(), log2_size(world) - 1, 1, world, Exchange::partner); });
+  const std::string too_small = invalid_argument_message([&] {
+    distributed_moebius(block.data(), log2_size(world) - 1, 1, world, Exchange::partner);
+  });
   if (K > 1)
     EXPECT_NE(too_small.find("too small for a group of " + std::to_string(K)), std::string::npos)
         << too_small;
@@ -243,7 +263,8 @@ TEST(DistributedMoebius, RejectsBadArguments) {
     const int n = 4 + (world.root() ? 1 : 0);
     const std::string differs = invalid_argument_message(
         [&] { distributed_moebius(block.data(), n, 1, world, Exchange::alltoall); });
-    EXPECT_NE(differs.find("n differs across the " + std::to_string(K) + " ranks of the group (from 4 to 5)"),
+    EXPECT_NE(differs.find("n differs across the " + std::to_string(K) +
+                           " ranks of the group (from 4 to 5)"),
               std::string::npos)
         << differs;
     const std::string count = invalid_argument_message([&] {
