@@ -25,8 +25,20 @@ std::string error_stack_text() {
   return text;
 }
 
+// What a failed HDF5 file lock means, from the error stack ("" when the failure is another).
+std::string lock_problem(const std::string& stack) {
+  if (stack.find("unable to lock") == std::string::npos) return "";
+  if (stack.find("errno = 11") != std::string::npos)
+    return "another process has the file open for writing (HDF5 file lock); wait for it to "
+           "finish or stop it";
+  return "the file system refused HDF5's file lock; on file systems without locks (some NFS "
+         "and parallel file systems) set HDF5_USE_FILE_LOCKING=FALSE";
+}
+
 [[noreturn]] void fail(const std::string& what) {
   const std::string stack = error_stack_text();
+  const std::string lock = lock_problem(stack);
+  if (!lock.empty()) throw H5Error(what + ": " + lock + " [HDF5: " + stack + "]");
   throw H5Error(stack.empty() ? what : what + " [HDF5: " + stack + "]");
 }
 
@@ -186,7 +198,12 @@ hid_t open_existing(const std::string& path, unsigned flags, const std::string& 
     throw H5Error(path + ": not an HDF5 file (or damaged)");
   }
   const hid_t id = H5Fopen(path.c_str(), flags, H5P_DEFAULT);
-  if (id < 0) fail(path + damaged);
+  if (id < 0) {
+    const std::string stack = error_stack_text();
+    const std::string lock = lock_problem(stack);
+    throw H5Error((lock.empty() ? path + damaged : path + ": cannot open: " + lock) +
+                  (stack.empty() ? "" : " [HDF5: " + stack + "]"));
+  }
   return id;
 }
 }  // namespace

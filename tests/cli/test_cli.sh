@@ -83,5 +83,13 @@ wait $pid 2>/dev/null
 [[ ! -e "$T/k.h5" ]] && ok "killed run leaves no complete-looking output" || bad "killed run leaves no complete-looking output"
 expect 2 "truncated or damaged|not an HDF5" "report refuses the partial file" -- "$H" report "$T/k.h5.part"
 
+# An input that another process has open for writing: the HDF5 file lock is named, not "damaged".
+cp "$T/v.h5" "$T/locked.h5"
+/usr/bin/python3 -c "import h5py, sys, time; f = h5py.File(sys.argv[1], 'a'); time.sleep(6)" "$T/locked.h5" &
+sleep 2
+expect 2 "another process has the file open for writing" "a locked input is named as locked" -- \
+  "$H" extract --values "$T/locked.h5" --out "$T/locked_out.h5"
+wait
+
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]
