@@ -3,9 +3,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 #include <thread>
 
 #include "mpi_check.h"
@@ -31,6 +34,10 @@ Session::Session(int* argc, char*** argv) {
   int provided = 0;
   // FUNNELED: OpenMP and LibTorch threads compute, only the main thread calls MPI.
   HARSANYI_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+  if (provided < MPI_THREAD_FUNNELED)
+    std::fprintf(stderr, "harsanyi: warning: the MPI library gives thread level %d, below "
+                         "MPI_THREAD_FUNNELED (OpenMP threads run beside MPI calls)\n",
+                 provided);
   // Errors come back as codes (checked by HARSANYI_MPI_CHECK) instead of aborting silently.
   HARSANYI_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
 }
@@ -150,15 +157,35 @@ std::vector<double> Communicator::all_gather(const std::vector<double>& mine) co
   std::vector<int> counts(static_cast<std::size_t>(size_)), displs(counts.size());
   int my = static_cast<int>(mine.size());
   HARSANYI_MPI_CHECK(MPI_Allgather(&my, 1, MPI_INT, counts.data(), 1, MPI_INT, comm_));
-  int total = 0;
-  for (std::size_t r = 0; r < counts.size(); ++r) displs[r] = total, total += counts[r];
-  std::vector<double> all(static_cast<std::size_t>(total));
+  long long total = 0;
+  for (std::size_t r = 0; r < counts.size(); ++r) {
+    displs[r] = static_cast<int>(total);
+    total += counts[r];
+    if (total > INT32_MAX)
+      throw std::invalid_argument("all_gather: more than 2^31 values in all (MPI counts are int)");
+  }
+  std::vector<double> all(static_cast<std::size_t>(total));  // total fits an int (checked)
   HARSANYI_MPI_CHECK(MPI_Allgatherv(mine.data(), my, MPI_DOUBLE, all.data(), counts.data(),
                                     displs.data(), MPI_DOUBLE, comm_));
   return all;
 }
 
+namespace {
+std::vector<std::string>& abort_removals() {
+  static std::vector<std::string> paths;
+  return paths;
+}
+}  // namespace
+
+void remove_on_abort(const std::string& path) { abort_removals().push_back(path); }
+
+void forget_on_abort(const std::string& path) {
+  auto& paths = abort_removals();
+  paths.erase(std::remove(paths.begin(), paths.end(), path), paths.end());
+}
+
 void abort_job(const std::string& message, int code) {
+  for (const std::string& path : abort_removals()) std::remove(path.c_str());
   if (Session::active()) {
     int rank = 0, size = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);

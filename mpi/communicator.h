@@ -92,6 +92,12 @@ template <class T> void Communicator::broadcast(std::vector<T>& v, int root) con
   broadcast(v.data(), count * sizeof(T), root);
 }
 
+/// Registers a temporary output that abort_job deletes (any rank may: the file system is shared),
+/// so that a job failing on another rank than 0 leaves no OUT.part behind.
+void remove_on_abort(const std::string& path);
+/// Unregisters it (the output was committed or removed).
+void forget_on_abort(const std::string& path);
+
 /// @brief Ends the job after a failure on this rank: prints `message` with the rank and host on
 /// stderr and calls MPI_Abort on MPI_COMM_WORLD (so no rank waits forever in a collective), or
 /// exits when MPI is not active.

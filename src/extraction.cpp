@@ -134,7 +134,12 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
 
   std::string device_note;
   // The optimal solver has no GPU version yet: it runs on the CPU kernels.
-  const bool gpu = and_or && !optimal && opt.device != "cpu" && use_cuda(opt.device, device_note);
+  // Every rank uses the same kernels (a rank without a GPU makes them all use the CPU), so the
+  // results do not depend on which rank owns a sample.
+  const bool gpu_here =
+      and_or && !optimal && opt.device != "cpu" && use_cuda(opt.device, device_note);
+  const bool gpu = !world.any(!gpu_here);
+  if (gpu_here && !gpu) device_note = "another rank has no GPU: every rank uses the CPU kernels";
   if (optimal && opt.device != "cpu")
     device_note = "the optimal solver runs on the CPU kernels (no GPU version yet)";
   if (!device_note.empty() && opt.progress) std::fprintf(stderr, "extract: %s\n", device_note.c_str());
@@ -405,11 +410,12 @@ ExtractSummary run_extract(const ExtractOptions& opt, const mpi::Communicator& w
   if (!(opt.tau_rel >= 0)) throw UserError("--tau-rel must be >= 0");
   if (opt.sgd.trace_every < 0) throw UserError("--trace-every must be >= 0");
   if (opt.out_path.empty()) throw UserError("--out is required");
+  // Ranks sharing a node share its cores (ranks_on_node is collective: every rank calls it).
+  const int on_node = world.ranks_on_node();
   if (opt.threads > 0)
     omp_set_num_threads(opt.threads);
   else if (world.size() > 1 && !std::getenv("OMP_NUM_THREADS"))
-    // Ranks sharing a node share its cores.
-    omp_set_num_threads(std::max(1, omp_get_num_procs() / world.ranks_on_node()));
+    omp_set_num_threads(std::max(1, omp_get_num_procs() / on_node));
 
   h5::File in = [&] {
     try {

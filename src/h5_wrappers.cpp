@@ -170,7 +170,11 @@ void File::close() {
   if (!handle_.valid()) return;
   const herr_t flushed = H5Fflush(handle_.id(), H5F_SCOPE_GLOBAL);
   if (flushed < 0) {
-    handle_.reset();
+    // A parallel close is collective: a rank whose flush failed must not wait in it alone.
+    if (parallel())
+      abandon();
+    else
+      handle_.reset();
     fail(path_ + ": cannot write the file to disk (full disk or file size limit?)");
   }
   handle_.close(path_ + ": cannot close the file (full disk or file size limit?)");
@@ -405,8 +409,11 @@ void File::write_block(const std::string& name, const std::vector<hsize_t>& star
   } else {
     // The MPI-IO driver of HDF5 1.10 refuses one transfer of 2 GiB or more: pieces of at most
     // 1 GiB, the same number of collective writes on every rank (empty ones when a rank is done).
+    // Sized by the larger of the memory and the file element (a converting write moves both).
+    Handle ftype(check_id(H5Dget_type(ds.id()), "type of " + name), H5Tclose);
+    const std::size_t element = std::max(sizeof(T), H5Tget_size(ftype.id()));
     const std::vector<Piece> pieces =
-        split_block(start, count, std::max<std::size_t>(1, max_transfer_bytes_ / sizeof(T)));
+        split_block(start, count, std::max<std::size_t>(1, max_transfer_bytes_ / element));
     long long calls = static_cast<long long>(pieces.size());
     if (MPI_Allreduce(MPI_IN_PLACE, &calls, 1, MPI_LONG_LONG, MPI_MAX, comm_) != MPI_SUCCESS)
       throw H5Error(fmt::format("{}: write to {}: MPI_Allreduce failed", path_, name));

@@ -38,6 +38,7 @@ OutputFile::OutputFile(const std::string& out, bool force, const mpi::Communicat
     }
   }
   if (!comm_.distributed()) return;
+  mpi::remove_on_abort(temp_);
   comm_.barrier();
   try {
     file_ = std::make_unique<h5::File>(h5::File::open_parallel(temp_, comm_.comm()));
@@ -47,13 +48,14 @@ OutputFile::OutputFile(const std::string& out, bool force, const mpi::Communicat
 }
 
 OutputFile::~OutputFile() {
+  mpi::forget_on_abort(temp_);
   if (committed_) return;
   if (file_ && file_->parallel()) file_->abandon();  // no collective close on a failing rank
   file_.reset();
-  if (comm_.root()) {
-    std::error_code ec;
-    fs::remove(temp_, ec);
-  }
+  // A failure: whichever rank fails removes OUT.part (the file system is shared; the other
+  // ranks are about to be aborted).
+  std::error_code ec;
+  fs::remove(temp_, ec);
 }
 
 void OutputFile::commit() {

@@ -2,6 +2,7 @@
 #include "study.h"
 
 #include <glob.h>
+#include <unistd.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -340,15 +341,26 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
   c.cfg = load_study_config(options.config_path, options.sets);
   const StudyConfig& cfg = c.cfg;
   const bool root = world.root();
-  // Threads: training (rank 0 alone, the others asleep) uses the node's threads, as a one-rank
-  // run does; the distributed stages give each rank its share of the node's cores.
+  // Threads: training and the choice of the samples (rank 0 alone, the others asleep) use
+  // train.threads, whatever the launcher's binding or the rank count, so that the checkpoints are
+  // the same for every launch; the distributed stages give each rank its share of the cores
+  // (their results do not depend on the thread count).
   const int on_node = world.ranks_on_node();
-  const int node_threads = cfg.runtime.threads > 0 ? cfg.runtime.threads : omp_get_max_threads();
-  const int rank_threads = cfg.runtime.threads > 0 || std::getenv("OMP_NUM_THREADS")
-                               ? node_threads
+  const int node_cpus = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  const int train_threads = cfg.train.threads > 0 ? cfg.train.threads : node_cpus;
+  const int rank_threads = cfg.runtime.threads > 0 ? cfg.runtime.threads
+                           : std::getenv("OMP_NUM_THREADS")
+                               ? omp_get_max_threads()
                                : std::max(1, omp_get_num_procs() / on_node);
-  omp_set_num_threads(node_threads);
-  set_torch_threads(node_threads);
+  omp_set_num_threads(train_threads);
+  set_torch_threads(train_threads);
+  if (root && options.progress && world.size() > 1 && cfg.model.arch != "torchscript" &&
+      omp_get_num_procs() < train_threads)
+    std::fprintf(stderr,
+                 "run: note: rank 0 is bound to %d CPU%s but trains with %d threads "
+                 "(train.threads; the same on every launch so that the checkpoints are); launch "
+                 "with --bind-to none (mpirun) or --cpu-bind=none (srun) for faster training\n",
+                 omp_get_num_procs(), omp_get_num_procs() == 1 ? "" : "s", train_threads);
   const std::string out = cfg.output.path;
   c.ckpt_dir = out + ".ckpt";
   const bool and_or = cfg.interactions.mode == "and-or";
@@ -404,8 +416,9 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
     if (cfg.runtime.device == "cuda" && !torch_gpu)
       throw UserError("runtime.device = \"cuda\": this build's LibTorch cannot use the GPU (a "
                       "CPU-only LibTorch); use runtime.device = \"auto\" or \"cpu\"");
-    c.net_device = torch_gpu ? "cuda" : "cpu";
-    c.solver_gpu = gpu && and_or;
+    // Every rank uses the same devices, so the results do not depend on which rank owns a sample.
+    c.net_device = !world.any(!torch_gpu) ? "cuda" : "cpu";
+    c.solver_gpu = !world.any(!gpu) && and_or;
   }
 
   // Memory: the values and interactions of every sample of an epoch, plus the solver's work.
@@ -541,11 +554,19 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
   const std::size_t s0 = dec.own_begin(), own = dec.own_count(), g0 = dec.group_begin(),
                     gcount = dec.group_count();
   const std::uint64_t B = dec.block_len(), block0 = dec.block_begin();
-  if (own * per_sample_bytes > avail)
-    throw UserError(fmt::format("with {} epoch groups each rank analyses up to {} samples, which "
-                                "need {} of memory; only {} is available: use fewer epoch groups "
-                                "(--epoch-groups), more ranks, or fewer samples",
-                                E, own, format_bytes(static_cast<double>(own * per_sample_bytes)),
+  // This rank's memory: its own samples' solver arrays, with K > 1 its blocks of the group's
+  // samples and their exchange, and the Jaccard class means (four vectors and a sum).
+  const std::size_t rank_need =
+      own * per_sample_bytes +
+      (dec.subset_ranks > 1 ? (gcount * B + own * len) * sizeof(double) : 0) +
+      (shape.jaccard ? 5 * len * sizeof(double) : 0);
+  if (rank_need > avail)
+    throw UserError(fmt::format("with {} epoch group{} and {} subset rank{}, this rank analyses {} "
+                                "samples, which need {} of memory; only {} is available: use "
+                                "fewer epoch groups (--epoch-groups), more ranks, or fewer samples",
+                                E, E == 1 ? "" : "s", dec.subset_ranks,
+                                dec.subset_ranks == 1 ? "" : "s", own,
+                                format_bytes(static_cast<double>(rank_need)),
                                 format_bytes(static_cast<double>(avail))));
   omp_set_num_threads(rank_threads);
   set_torch_threads(rank_threads);

@@ -59,7 +59,8 @@ std::vector<Section> sections_of(StudyConfig& c) {
         {"lr", &c.train.lr},
         {"momentum", &c.train.momentum},
         {"weight_decay", &c.train.weight_decay},
-        {"seed", &c.train.seed}}},
+        {"seed", &c.train.seed},
+        {"threads", &c.train.threads}}},
       {"players",
        {{"kind", &c.players.kind},
         {"grid", &c.players.grid},
@@ -424,6 +425,7 @@ void validate(const StudyConfig& c) {
 
   check_choice("runtime.device", c.runtime.device, {"auto", "cpu", "cuda"});
   check_non_negative("runtime.threads", c.runtime.threads);
+  check_non_negative("train.threads", c.train.threads);
   check_positive("runtime.forward_batch", static_cast<double>(c.runtime.forward_batch));
 }
 

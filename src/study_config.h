@@ -36,6 +36,10 @@ struct StudyConfig {
     double momentum = 0.9;
     double weight_decay = 0.0;
     std::uint64_t seed = 0;
+    /// LibTorch threads of training (0: the node's online CPUs). Training is bitwise
+    /// reproducible only for a fixed thread count, so it does not follow the analysis' threads
+    /// (runtime.threads), the rank count or the CPU binding of a launcher.
+    int threads = 0;
   } train;
   struct Players {
     std::string kind = "grid";        ///< grid | features

@@ -148,10 +148,11 @@ std::unique_ptr<StudyWriter> StudyWriter::resume(const std::string& out,
       return comm.distributed() ? h5::File::open_parallel(part, comm.comm())
                                 : h5::File::open_write(part);
     } catch (const h5::H5Error& e) {
-      throw UserError(fmt::format("{}; the interrupted study file is damaged: start over with "
-                                  "--force (the checkpoints are kept, so training is not "
+      throw UserError(fmt::format("{}; the interrupted study file is damaged: delete {} and run "
+                                  "again with --resume (the analysis starts over; the "
+                                  "checkpoints in {}.ckpt/ are kept, so training is not "
                                   "repeated)",
-                                  e.what()));
+                                  e.what(), part, out));
     }
   }();
   auto w = std::unique_ptr<StudyWriter>(new StudyWriter(out, requested, std::move(file)));
@@ -188,9 +189,9 @@ std::unique_ptr<StudyWriter> StudyWriter::resume(const std::string& out,
     f.set_attribute("mpi_ranks", std::int64_t{comm.size()});
     w->cut_to_written();
   } catch (const h5::H5Error& e) {
-    throw UserError(fmt::format("{}; the interrupted study file is damaged: start over with "
-                                "--force (the checkpoints are kept)",
-                                e.what()));
+    throw UserError(fmt::format("{}; the interrupted study file is damaged: delete {} and run "
+                                "again with --resume (the checkpoints in {}.ckpt/ are kept)",
+                                e.what(), part, out));
   }
   return w;
 }

@@ -235,6 +235,7 @@ TEST(StudyConfig, InvalidValuesAreRefused) {
       {"output.path=\"\"", "output.path"},
       {"runtime.device=tpu", "runtime.device"},
       {"runtime.threads=-1", "runtime.threads"},
+      {"train.threads=-2", "train.threads"},
       {"runtime.forward_batch=0", "runtime.forward_batch"},
   };
   for (const auto& [set, key] : cases) {
