@@ -568,6 +568,7 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
                                 dec.subset_ranks == 1 ? "" : "s", own,
                                 format_bytes(static_cast<double>(rank_need)),
                                 format_bytes(static_cast<double>(avail))));
+  writer->set_layout(E, dec.subset_ranks);
   omp_set_num_threads(rank_threads);
   set_torch_threads(rank_threads);
   if (P > 1 && options.progress)

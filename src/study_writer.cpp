@@ -288,6 +288,11 @@ void StudyWriter::finish(double elapsed_seconds) {
   comm_.barrier();
 }
 
+void StudyWriter::set_layout(int epoch_groups, int subset_ranks) {
+  file_->set_attribute("epoch_groups", std::int64_t{epoch_groups});
+  file_->set_attribute("subset_ranks", std::int64_t{subset_ranks});
+}
+
 void StudyWriter::close() {
   if (!file_) return;
   file_->close();

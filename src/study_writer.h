@@ -105,6 +105,9 @@ class StudyWriter {
   void end_epoch(const EpochSummary& summary);
   /// Marks the file complete and renames it to its final name.
   void finish(double elapsed_seconds);
+  /// Records how the ranks shared the work (root attributes `epoch_groups`, `subset_ranks`; the
+  /// last invocation's, like `mpi_ranks`). Collective on a parallel file.
+  void set_layout(int epoch_groups, int subset_ranks);
   /// Closes the file (checking that everything reached the disk) and leaves OUT.part.
   void close();
   /// A parallel file left unfinished (an error on this rank) is dropped without a collective

@@ -18,7 +18,7 @@ mpi() {
   timeout 600 mpirun -n "$np" --oversubscribe --bind-to none -x HARSANYI_FAULT_KILL_AFTER "$H" "$@"
 }
 # Attributes that say how a file was computed, not what it holds.
-HOW="mpi_ranks subset_ranks"
+HOW="mpi_ranks subset_ranks epoch_groups"
 
 # --- extract: many samples, split by rank ----------------------------------------------------
 "$H" make-values --out "$T/v8.h5" --n 8 --samples 13 --terms 4 --noise 0.01 --seed 3 >/dev/null 2>&1
