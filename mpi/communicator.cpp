@@ -184,6 +184,26 @@ void forget_on_abort(const std::string& path) {
   paths.erase(std::remove(paths.begin(), paths.end(), path), paths.end());
 }
 
+std::vector<std::string> Communicator::gather(const std::string& mine, int root) const {
+  if (!distributed()) return {mine};
+  int len = static_cast<int>(mine.size());
+  std::vector<int> lens(rank_ == root ? static_cast<std::size_t>(size_) : 0), displs(lens.size());
+  HARSANYI_MPI_CHECK(MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, root, comm_));
+  long long total = 0;
+  for (std::size_t r = 0; r < lens.size(); ++r) {
+    displs[r] = static_cast<int>(total);
+    total += lens[r];
+    if (total > INT32_MAX) throw std::invalid_argument("gather: more than 2^31 bytes in all");
+  }
+  std::vector<char> all(static_cast<std::size_t>(total));
+  HARSANYI_MPI_CHECK(MPI_Gatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(),
+                                 displs.data(), MPI_CHAR, root, comm_));
+  std::vector<std::string> out;
+  for (std::size_t r = 0; r < lens.size(); ++r)
+    out.emplace_back(all.data() + displs[r], static_cast<std::size_t>(lens[r]));
+  return out;
+}
+
 void abort_job(const std::string& message, int code) {
   for (const std::string& path : abort_removals()) std::remove(path.c_str());
   if (Session::active()) {

@@ -74,6 +74,8 @@ class Communicator {
 
   /// Every rank's `mine` concatenated in rank order, on every rank.
   std::vector<double> all_gather(const std::vector<double>& mine) const;
+  /// Every rank's text, in rank order, on `root` (empty on the other ranks).
+  std::vector<std::string> gather(const std::string& mine, int root = 0) const;
 
  private:
   Communicator() = default;

@@ -189,8 +189,25 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "extract: %zu samples of n = %d on %s in %.3f s -> %s\n", s.samples,
                    s.n, s.device.c_str(), s.seconds, ex.out_path.c_str());
       if (root) harsanyi::print_extraction_report(ex.out_path, stdout);
+    } else if (dev->parsed() && world.size() > 1) {
+      // Each rank's view (host, CPUs it may use, GPUs it sees), gathered on rank 0: what a
+      // launcher's binding gives each rank.
+      std::string reason;
+      const int gpus = harsanyi::cuda::device_count(&reason);
+      const std::vector<std::string> lines = world.gather(fmt::format(
+          "rank {:>4} on {}: {} CPU{} usable, {} OpenMP thread{} by default, {}", world.rank(),
+          harsanyi::mpi::host_name(), omp_get_num_procs(), omp_get_num_procs() == 1 ? "" : "s",
+          omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s",
+          gpus ? fmt::format("{} GPU{} ({})", gpus, gpus == 1 ? "" : "s",
+                             harsanyi::cuda::device_description())
+               : "no GPU (" + reason + ")"));
+      if (root) {
+        fmt::print("CUDA kernels compiled: {}\nMPI: {} ranks\n", HARSANYI_ENABLE_CUDA ? "yes" : "no",
+                   world.size());
+        for (const std::string& line : lines) fmt::print("{}\n", line);
+      }
     } else if (!root && !run_cmd->parsed()) {
-      // make-values, report and devices are not distributed: rank 0 does them alone.
+      // make-values and report are not distributed: rank 0 does them alone.
     } else if (app.got_subcommand("make-values")) {
       harsanyi::make_values_file(mv);
       std::fprintf(stderr, "make-values: %zu samples of n = %d -> %s\n", mv.samples, mv.n,

@@ -46,6 +46,19 @@ TEST(Communicator, BroadcastAndGather) {
   EXPECT_EQ(all, expect);
 }
 
+TEST(Communicator, GatherOfTextOnRoot) {
+  const Communicator world = Communicator::world();
+  const std::string mine(static_cast<std::size_t>(world.rank()), 'x');  // rank 0 sends nothing
+  const std::vector<std::string> all = world.gather("r" + std::to_string(world.rank()) + mine);
+  if (world.root()) {
+    ASSERT_EQ(all.size(), static_cast<std::size_t>(world.size()));
+    for (int r = 0; r < world.size(); ++r)
+      EXPECT_EQ(all[r], "r" + std::to_string(r) + std::string(static_cast<std::size_t>(r), 'x'));
+  } else {
+    EXPECT_TRUE(all.empty());
+  }
+}
+
 TEST(Communicator, SplitFormsGroups) {
   const Communicator world = Communicator::world();
   const Communicator pairs = world.split(world.rank() / 2, world.rank());

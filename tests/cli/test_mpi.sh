@@ -20,6 +20,8 @@ mpi() {
 # Attributes that say how a file was computed, not what it holds.
 HOW="mpi_ranks subset_ranks epoch_groups"
 
+expect 0 "rank +3 on .*CPU" "devices under mpirun lists every rank" -- mpi 4 devices
+
 # --- extract: many samples, split by rank ----------------------------------------------------
 "$H" make-values --out "$T/v8.h5" --n 8 --samples 13 --terms 4 --noise 0.01 --seed 3 >/dev/null 2>&1
 X="--iters 300 --trace-every 50 --quiet --force"
