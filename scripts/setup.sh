@@ -12,6 +12,7 @@ PKGS=(
   libtomlplusplus-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   dataset-fashion-mnist
   python3-h5py python3-numpy
+  procps
 )
 
 missing=()

@@ -102,7 +102,7 @@ TOML
       || bad "study on $np rank(s): $(cat "$T/cmp")"
   done
   # mpirun's default binding (one core per rank): rank 0 trains with train.threads all the same.
-  expect 0 "" "run on 2 ranks bound to cores" -- timeout 600 mpirun -n 2 "$H" run "$T/tiny.toml" \
+  expect 0 "" "run on 2 ranks bound to cores" -- timeout 600 mpirun -n 2 --oversubscribe "$H" run "$T/tiny.toml" \
     --set output.path="$T/rb.h5" --quiet --no-report
   compare_h5 "$T/r.h5" "$T/rb.h5" $HOW >"$T/cmp" && ok "study on 2 bound ranks = one process, bitwise" \
     || bad "study on 2 bound ranks: $(cat "$T/cmp")"
