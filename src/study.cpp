@@ -369,8 +369,7 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
 
   // Refuse to clobber before any work: an existing study, an interrupted one, or checkpoints
   // (rank 0 checks and cleans; the others wait for it).
-  if (!root) {
-  } else if (!options.resume) {
+  if (root && !options.resume) {
     if (fs::exists(out) && !options.force)
       throw UserError(out + " exists; choose another output.path, or --force to overwrite it");
     if (StudyWriter::has_partial(out) && !options.force)
@@ -385,7 +384,7 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
       fs::remove_all(c.ckpt_dir);
     }
     if (options.force) fs::remove(out + ".part");
-  } else if (fs::exists(out) && !StudyWriter::has_partial(out)) {
+  } else if (root && fs::exists(out) && !StudyWriter::has_partial(out)) {
     throw UserError(out + " is already complete; nothing to resume (use --force to redo it)");
   }
   world.barrier();
@@ -720,7 +719,7 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
     sum.t_forward = ecomm.max(sum.t_forward);
     sum.t_solver = ecomm.max(sum.t_solver);
     // The epoch over all samples (every rank's rows, gathered in sample order), for the log.
-    if (options.progress || P > 1) result.orders = epoch_orders(block, !and_or, n, ecomm);
+    result.orders = epoch_orders(block, !and_or, n, ecomm);
     return result;
   };
 
