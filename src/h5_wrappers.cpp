@@ -304,8 +304,12 @@ void File::create_dataset(const std::string& name, Dtype type, const std::vector
     check(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()),
           "chunking of " + name);
   }
-  Handle ds(check_id(H5Dcreate2(id(), name.c_str(), native_type(type), space.id(), H5P_DEFAULT,
-                                dcpl.id(), H5P_DEFAULT),
+  create_with(name, type, space.id(), dcpl.id());
+}
+
+void File::create_with(const std::string& name, Dtype type, hid_t space, hid_t dcpl) {
+  Handle ds(check_id(H5Dcreate2(id(), name.c_str(), native_type(type), space, H5P_DEFAULT, dcpl,
+                                H5P_DEFAULT),
                      fmt::format("{}: cannot create dataset {}", path_, name)),
             H5Dclose);
 }
@@ -331,10 +335,7 @@ void File::create_extendible(const std::string& name, Dtype type,
   }
   check(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()),
         "chunking of " + name);
-  Handle ds(check_id(H5Dcreate2(id(), name.c_str(), native_type(type), space.id(), H5P_DEFAULT,
-                                dcpl.id(), H5P_DEFAULT),
-                     fmt::format("{}: cannot create dataset {}", path_, name)),
-            H5Dclose);
+  create_with(name, type, space.id(), dcpl.id());
 }
 
 void File::set_rows(const std::string& name, hsize_t rows) {

@@ -150,6 +150,8 @@ class File {
  private:
   File(Handle h, std::string path) : handle_(std::move(h)), path_(std::move(path)) {}
   hid_t transfer() const { return transfer_.valid() ? transfer_.id() : H5P_DEFAULT; }
+  /// Creates dataset `name` of `type` with dataspace `space` and creation properties `dcpl`.
+  void create_with(const std::string& name, Dtype type, hid_t space, hid_t dcpl);
   Handle handle_;
   Handle transfer_;  ///< collective MPI-IO data transfer (parallel files only)
   MPI_Comm comm_ = MPI_COMM_NULL;  ///< the ranks sharing a parallel file

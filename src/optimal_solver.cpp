@@ -327,17 +327,13 @@ bool crossover_attempt(const T* a, const T* o, const T* q, const double* vd, dou
   cx.cols.clear();
   for (std::size_t j = 0; j < take && cx.cand[j].first > 0; ++j) cx.cols.push_back(cx.cand[j].second);
   std::sort(cx.cols.begin(), cx.cols.end());
-  bool solved = false;
-  for (int round = 0; round < 12; ++round) {
-    if (cx.rows.size() > max_basis || cx.cols.size() > max_basis) break;
-    if (!solve_restricted(vd, bd, len, cx, units, budget)) break;
-    solved = true;
-    cx.sol_cols = cx.cols;
-    // the restricted primal and dual on the full lattice
+  // The restricted primal (values a_c of the columns `cols`) on the full lattice: the AND part
+  // in full_a, the OR part in full_o.
+  const auto synthesize = [&](const std::vector<std::uint64_t>& cols) {
     std::fill(full_a, full_a + len, 0.0);
     std::fill(full_o, full_o + len, 0.0);
-    for (std::size_t j = 0; j < cx.cols.size(); ++j) {
-      const std::uint64_t c = cx.cols[j];
+    for (std::size_t j = 0; j < cols.size(); ++j) {
+      const std::uint64_t c = cols[j];
       if (c < len)
         full_a[c] = cx.a_c[j];
       else
@@ -345,6 +341,15 @@ bool crossover_attempt(const T* a, const T* o, const T* q, const double* vd, dou
     }
     zeta_transform(full_a, n);
     or_synthesis(full_o, n);
+  };
+  bool solved = false;
+  for (int round = 0; round < 12; ++round) {
+    if (cx.rows.size() > max_basis || cx.cols.size() > max_basis) break;
+    if (!solve_restricted(vd, bd, len, cx, units, budget)) break;
+    solved = true;
+    cx.sol_cols = cx.cols;
+    // the restricted primal and dual on the full lattice
+    synthesize(cx.cols);
     std::fill(mu, mu + len, 0.0);
     for (std::size_t i = 0; i < cx.rows.size(); ++i) mu[cx.rows[i]] = cx.mu_r[i];
     units += static_cast<double>(len) * (4 * n + 16);
@@ -382,17 +387,7 @@ bool crossover_attempt(const T* a, const T* o, const T* q, const double* vd, dou
   }
   if (!solved) return false;
   // xb, yb: the last restricted primal (recomputed: full_a was reused for the pricing)
-  std::fill(full_a, full_a + len, 0.0);
-  std::fill(full_o, full_o + len, 0.0);
-  for (std::size_t j = 0; j < cx.sol_cols.size(); ++j) {
-    const std::uint64_t c = cx.sol_cols[j];
-    if (c < len)
-      full_a[c] = cx.a_c[j];
-    else
-      full_o[c - len] = cx.a_c[j];
-  }
-  zeta_transform(full_a, n);
-  or_synthesis(full_o, n);
+  synthesize(cx.sol_cols);
   for (std::uint64_t s = 0; s < len; ++s) {
     xb[s] = static_cast<T>(full_a[s]);
     yb[s] = static_cast<T>(full_o[s]);

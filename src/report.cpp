@@ -24,6 +24,21 @@ h5::File open_for_report(const std::string& path) {
   }
 }
 
+// The /orders/{and,or}_{pos,neg,count} datasets (any shape), index 0 AND, 1 OR (OR when has_or).
+struct OrderArrays {
+  std::vector<double> pos[2], neg[2], cnt[2];
+};
+OrderArrays read_orders(const h5::File& f, bool has_or) {
+  OrderArrays o;
+  const char* kinds[] = {"and", "or"};
+  for (int k = 0; k < (has_or ? 2 : 1); ++k) {
+    o.pos[k] = f.read_all<double>(fmt::format("/orders/{}_pos", kinds[k]));
+    o.neg[k] = f.read_all<double>(fmt::format("/orders/{}_neg", kinds[k]));
+    o.cnt[k] = f.read_all<double>(fmt::format("/orders/{}_count", kinds[k]));
+  }
+  return o;
+}
+
 }  // namespace
 
 void print_extraction_report(const std::string& path, std::FILE* out) {
@@ -36,13 +51,10 @@ void print_extraction_report(const std::string& path, std::FILE* out) {
   const h5::DatasetInfo info = f.info("/orders/and_pos");
   const std::size_t S = info.dims[0], K = static_cast<std::size_t>(n) + 1;
   const bool has_or = f.exists("/orders/or_pos");
-  const char* kinds[] = {"and", "or"};
-  std::vector<double> pos[2], neg[2], cnt[2];
-  for (int k = 0; k < (has_or ? 2 : 1); ++k) {
-    pos[k] = f.read_all<double>(fmt::format("/orders/{}_pos", kinds[k]));
-    neg[k] = f.read_all<double>(fmt::format("/orders/{}_neg", kinds[k]));
-    cnt[k] = f.read_all<double>(fmt::format("/orders/{}_count", kinds[k]));
-  }
+  const OrderArrays orders = read_orders(f, has_or);
+  const auto& pos = orders.pos;
+  const auto& neg = orders.neg;
+  const auto& cnt = orders.cnt;
   const std::vector<double> loss = f.read_all<double>("/extraction/loss");
 
   auto mean_over_samples = [&](const std::vector<double>& x, std::size_t order) {
@@ -123,13 +135,10 @@ void print_study_report(const std::string& path, std::FILE* out) {
                             tea = f.read_all<double>("/epochs/test_acc");
   const std::vector<std::uint8_t> split = f.read_all<std::uint8_t>("/samples/split");
   const std::size_t S = split.size();
-  const char* kinds[] = {"and", "or"};
-  std::vector<double> pos[2], neg[2], cnt[2];
-  for (int k = 0; k < (has_or ? 2 : 1); ++k) {
-    pos[k] = f.read_all<double>(fmt::format("/orders/{}_pos", kinds[k]));
-    neg[k] = f.read_all<double>(fmt::format("/orders/{}_neg", kinds[k]));
-    cnt[k] = f.read_all<double>(fmt::format("/orders/{}_count", kinds[k]));
-  }
+  const OrderArrays orders = read_orders(f, has_or);
+  const auto& pos = orders.pos;
+  const auto& neg = orders.neg;
+  const auto& cnt = orders.cnt;
   const std::size_t ntrain = static_cast<std::size_t>(std::count(split.begin(), split.end(), 0));
   fmt::print(out, "# {}: {} epochs{}, n = {} players, {} samples ({} train, {} test), mode {}, "
                   "solver {}, output {}\n",
