@@ -50,3 +50,28 @@ print("differ:", " ".join(bad) if bad else "none")
 sys.exit(1 if bad else 0)
 PYEOF
 }
+
+# tiny_study FILE: the tiny Fashion-MNIST study of the CLI tests (4 players on a 2x2 grid, 3 train
+# + 3 test samples, epochs 0..3). It ends inside [interactions], so a caller may append more
+# [interactions] keys, then its own [runtime] section.
+tiny_study() {
+  cat >"$1" <<'TOML'
+[data]
+train_limit = 300
+test_limit = 300
+[model]
+arch = "lenet"
+[train]
+epochs = 3
+batch = 32
+lr = 0.05
+[players]
+grid = [2, 2]
+[samples]
+train = 3
+test = 3
+[interactions]
+iters = 400
+lr = 1e-4
+TOML
+}

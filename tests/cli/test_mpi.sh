@@ -75,22 +75,8 @@ elapsed=$(($(date +%s) - start))
 if [[ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]]; then
   echo "SKIP run checks: Fashion-MNIST is not installed (scripts/setup.sh installs it)"
 else
-  cat >"$T/tiny.toml" <<'TOML'
-[data]
-train_limit = 300
-test_limit = 300
-[train]
-epochs = 3
-batch = 32
-lr = 0.05
-[players]
-grid = [2, 2]
-[samples]
-train = 3
-test = 3
-[interactions]
-iters = 400
-lr = 1e-4
+  tiny_study "$T/tiny.toml"
+  cat >>"$T/tiny.toml" <<'TOML'
 store = ["values", "interactions"]
 [runtime]
 forward_batch = 4

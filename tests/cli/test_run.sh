@@ -18,24 +18,8 @@ if [[ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]]; then
 fi
 
 # A tiny study: 4 players (2x2 grid), 3 train + 3 test samples, epochs 0..E.
-cat >"$T/tiny.toml" <<'EOF'
-[data]
-train_limit = 300
-test_limit = 300
-[model]
-arch = "lenet"
-[train]
-epochs = 3
-batch = 32
-lr = 0.05
-[players]
-grid = [2, 2]
-[samples]
-train = 3
-test = 3
-[interactions]
-iters = 400
-lr = 1e-4
+tiny_study "$T/tiny.toml"
+cat >>"$T/tiny.toml" <<'EOF'
 [runtime]
 threads = 2
 forward_batch = 16
