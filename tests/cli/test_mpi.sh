@@ -52,6 +52,10 @@ for mode in and and-or; do
     done
   done
 done
+# Ranks launched with different environments (MPMD) still make the same collective calls.
+expect 0 "" "ranks with different OMP_NUM_THREADS do not hang" -- timeout 120 mpirun --oversubscribe \
+  --bind-to none -n 1 env OMP_NUM_THREADS=1 "$H" extract --values "$T/v8.h5" --out "$T/mpmd.h5" $X \
+  : -n 1 "$H" extract --values "$T/v8.h5" --out "$T/mpmd.h5" $X
 expect nonzero "subset-ranks 3 is not a power of two" "a bad --subset-ranks is refused" -- \
   mpi 2 extract --values "$T/v8.h5" --out "$T/bad.h5" --subset-ranks 3 --force
 [[ ! -e "$T/bad.h5" ]] && ok "no output after a refused distributed run" || bad "output after a refused run"
@@ -102,6 +106,9 @@ TOML
     compare_h5 "$T/r.h5" "$T/eg$eg.h5" $HOW >"$T/cmp" && ok "study with $eg epoch groups = one process, bitwise" \
       || bad "study with $eg epoch groups: $(cat "$T/cmp")"
   done
+  /usr/bin/python3 -c "import h5py, sys; a = h5py.File(sys.argv[1], 'r').attrs
+sys.exit(0 if (a['mpi_ranks'], a['epoch_groups'], a['subset_ranks']) == (4, 2, 1) else 1)" "$T/eg2.h5" \
+    && ok "the study records mpi_ranks, epoch_groups and subset_ranks" || bad "layout attributes"
   expect nonzero "epoch-groups 3 does not divide the 4 ranks" "a bad --epoch-groups is refused" -- \
     mpi 4 run "$T/tiny.toml" --set output.path="$T/eg3.h5" --epoch-groups 3 --quiet
   # Killed under mpirun after epoch 2 (in a wave of two epochs), resumed with other groups.
