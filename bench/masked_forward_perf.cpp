@@ -16,6 +16,9 @@
 //   err_full  |v(N) from masked_values - v of a plain forward of the original image|
 //   err_all   max over S of |v(S) - v from the plain forward's logits of x_S|
 // The check fails when err_full or err_all exceeds 1e-5 * max(1, |v|).
+// --device cuda runs the model on the GPU (a CUDA LibTorch): masked builds each chunk's masked
+// inputs on the device from the one image; plain copies each pre-built chunk from host memory to
+// the device, as inference from memory does. Both copy the logits back per chunk.
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -84,6 +87,7 @@ struct MaskedState : hb::CaseState {
     hb::fill_uniform(data.data.data(), data.data.size(), 2024);
     for (float& x : data.data) x = 0.5f * (x + 1.f);  // [0, 1) like byte / 255
     net = harsanyi::Network::build("lenet", kShape, kClasses, 0);
+    net->to_device(c.opt->extra.at("device"));
     inputs.resize(static_cast<std::size_t>(total) * 784);
     harsanyi::build_masked_batch(layout, data.sample(0), 0, total, inputs.data());
     v.resize(total);
@@ -103,10 +107,11 @@ int main(int argc, char** argv) {
   op.max_allowed_n = 16;
   op.default_reps = 5;
   op.default_samples = 1;
-  op.flags = {{"batch", "512", "masked inputs per forward (chunk size; capped at 2^n)"}};
+  op.flags = {{"batch", "512", "masked inputs per forward (chunk size; capped at 2^n)"},
+              {"device", "cpu", "where the model runs: cpu, cuda (a CUDA LibTorch)"}};
   op.preamble = {
       "model    : lenet (61706 parameters) for 1x28x28, 10 classes, seed 0, eval mode, no "
-      "gradients; LibTorch threads = -t",
+      "gradients; LibTorch threads = -t; on --device",
       "players  : the first n cells of the smallest square grid with >= n cells (3x3 for n <= 9, "
       "4x4 up to 16), rest of the image kept, zero baseline; one synthetic image",
       "kernels  : masked = masked_values(gt-log-odds) over all 2^n subsets in chunks of --batch; "

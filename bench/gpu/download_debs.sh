@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Downloads the Debian 12 packages of OpenMPI 4.1.4 and parallel HDF5 1.10.8 (runtime, -dev and
 # their library dependencies) and of harsanyi's small build dependencies (fmt, CLI11, nlohmann-json,
-# toml++, GoogleTest, zlib headers) into a git-ignored folder, to be carried to the GPU test machine,
+# toml++, GoogleTest, zlib headers) and the Fashion-MNIST data package into a git-ignored folder, to be carried to the GPU test machine,
 # which has neither and reaches no package archive. There, bench/gpu/setup_prefix.sh unpacks them
 # into a private prefix (never into /).
 #
 # usage: bench/gpu/download_debs.sh [DIR]        (default: .gpu-debs/ at the repository root)
-# Run on Debian 12 (bookworm, amd64) with the Debian archive reachable; ~17 MiB, 48 files.
+# Run on Debian 12 (bookworm, amd64) with the Debian archive reachable; ~47 MiB, 49 files
+# (Fashion-MNIST's data package is 30 MiB of them).
 # Writes DIR/SHA256SUMS, which setup_prefix.sh checks before unpacking.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -32,6 +33,8 @@ PKGS=(
   # harsanyi's other build dependencies, in case the target lacks them (headers, CMake configs;
   # fmt as a shared library; GoogleTest as static libraries; libz.so is pointed at the target's)
   libfmt-dev libfmt9 libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libgtest-dev zlib1g-dev
+  # Fashion-MNIST (30 MiB, data only): the default study and the tests that train on it
+  dataset-fashion-mnist
 )
 
 mkdir -p "$OUT"

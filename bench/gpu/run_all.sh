@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # One command on the GPU test machine (bench/gpu/README.md): unpack the carried OpenMPI/HDF5 .debs
 # into a private prefix, configure harsanyi against it and against the machine's CUDA LibTorch
-# (Release, sm_90), build with ninja, run the whole ctest suite (the CUDA tests must run, not
-# skip), run the GPU benchmarks, and leave everything in one report folder. Needs no network.
+# (Release, sm_90), build with ninja, run the CUDA tests (they must run, not skip), the GPU
+# benchmarks, the default study on the GPU and on the CPU, then the whole ctest suite, and leave
+# everything in one report folder. Needs no network. The GPU steps come before the long CPU
+# suite, so a run cut short by a time limit has measured the GPU first.
 #
 # usage (from anywhere):  bench/gpu/run_all.sh [REPORT_DIR]
 #   REPORT_DIR: $1, else $OUT, else gpu-report/ (relative to the repository root)
@@ -14,6 +16,9 @@
 #   HARSANYI_GPU_QUICK=1  a short benchmark sweep (smoke run)
 #   HARSANYI_GPU_CTEST_EXCLUDE  regex of tests to leave out (ctest -E), e.g. for a test that
 #                         needs what this machine lacks; recorded in the report   [none]
+#   HARSANYI_GPU_KEEP_GOING=1  a failed test or benchmark step is recorded (FAILED) and the
+#                         next step runs; the script still exits 1 at the end     [0]
+#   HARSANYI_GPU_STUDY=0  leave out the default study timings (GPU vs CPU)         [1]
 #   PYTHON                the Python with PyTorch       [python3]
 set -Eeuo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -28,6 +33,8 @@ JOBS=${HARSANYI_GPU_JOBS:-$(nproc)}
 PY=${PYTHON:-python3}
 QUICK=${HARSANYI_GPU_QUICK:-0}
 EXCLUDE=${HARSANYI_GPU_CTEST_EXCLUDE:-}
+KEEP_GOING=${HARSANYI_GPU_KEEP_GOING:-0}
+STUDY=${HARSANYI_GPU_STUDY:-1}
 
 exec > >(tee -a "$REPORT/run_all.log") 2>&1
 STEP="start"
@@ -40,13 +47,26 @@ die() {
   echo "run_all.sh: error: $*" >&2
   exit 1
 }
+SOFT_FAILURES=()
+fail_step() {  # a test or benchmark failure: fatal unless HARSANYI_GPU_KEEP_GOING=1
+  [[ $KEEP_GOING == 1 ]] || die "$*"
+  echo "run_all.sh: error (going on): $*" >&2
+  SOFT_FAILURES+=("$STEP: $*")
+  printf '%s\n' "${SOFT_FAILURES[@]}" >"$REPORT/FAILED"
+}
 on_exit() {
   local rc=$?
+  if [[ $rc -eq 0 && ${#SOFT_FAILURES[@]} -gt 0 ]]; then
+    rc=1
+    echo "run_all.sh: ${#SOFT_FAILURES[@]} step(s) failed; report in $REPORT:" >&2
+    printf '  %s\n' "${SOFT_FAILURES[@]}" >&2
+    exit 1
+  fi
   if [[ $rc -eq 0 ]]; then
     echo "run_all.sh: all steps passed; report in $REPORT"
   else
     echo "run_all.sh: FAILED (exit $rc) at step: $STEP; report so far in $REPORT" >&2
-    echo "FAILED at step: $STEP (exit $rc)" >"$REPORT/FAILED"
+    echo "FAILED at step: $STEP (exit $rc)" >>"$REPORT/FAILED"
   fi
 }
 trap on_exit EXIT
@@ -108,6 +128,23 @@ mkdir -p "$BUILD"
 # shellcheck disable=SC1091
 source "$PREFIX/env.sh"
 L=$PREFIX/usr/lib/x86_64-linux-gnu
+# Fashion-MNIST: the default study and the dataset tests read /usr/share/datasets; a machine
+# without it gets the carried data package's copy (unpacked into the prefix) linked there.
+FMNIST=/usr/share/datasets/fashion-mnist
+if [[ ! -e $FMNIST/train-images-idx3-ubyte.gz && -d $PREFIX$FMNIST ]]; then
+  if mkdir -p /usr/share/datasets 2>/dev/null && ln -sfn "$PREFIX$FMNIST" "$FMNIST"; then
+    echo "Fashion-MNIST: linked $FMNIST -> $PREFIX$FMNIST"
+  else
+    echo "note: cannot link $FMNIST (not root?): the tests that need Fashion-MNIST skip"
+  fi
+fi
+# The CLI tests read HDF5 files with a Python that has h5py and numpy: Debian's /usr/bin/python3
+# where it has them, else $PY if it does.
+if ! /usr/bin/python3 -c 'import h5py, numpy' 2>/dev/null && "$PY" -c 'import h5py, numpy' 2>/dev/null; then
+  HARSANYI_TEST_PYTHON=$(command -v "$PY")
+  export HARSANYI_TEST_PYTHON
+  echo "CLI tests read HDF5 with $HARSANYI_TEST_PYTHON (/usr/bin/python3 has no h5py/numpy)"
+fi
 
 step "MPI + parallel HDF5 smoke test (2 ranks)"
 SMOKE=$BUILD/mpi_smoke
@@ -168,37 +205,18 @@ HARSANYI=$(find "$BUILD" -maxdepth 2 -name harsanyi -type f -perm -u+x | head -n
 grep -Eq '^GPUs usable: [1-9]' "$REPORT/devices.txt" || die "harsanyi devices reports no usable GPU"
 
 # ---------------------------------------------------------------------------------------------
-step "tests: the whole ctest suite"
-# Tests that use /usr/bin/python3 with h5py, or Fashion-MNIST in /usr/share/datasets, depend on
-# the machine; say up front what is missing.
-/usr/bin/python3 -c 'import h5py, numpy' 2>/dev/null ||
-  echo "note: /usr/bin/python3 has no h5py/numpy: the CLI tests that write HDF5 inputs with it fail"
-[[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] ||
-  echo "note: no Fashion-MNIST in /usr/share/datasets: the tests that need it skip"
-ctest_args=(--test-dir "$BUILD" --output-on-failure -j "$JOBS" --timeout 1200)
-if [[ -n $EXCLUDE ]]; then
-  ctest_args+=(-E "$EXCLUDE")
-  echo "ctest: excluding tests matching '$EXCLUDE'" | tee "$REPORT/ctest_excluded.txt"
-fi
-set +e
-ctest "${ctest_args[@]}" \
-  --output-junit "$REPORT/ctest.junit.xml" 2>&1 | tee "$REPORT/ctest.log"
-ctest_rc=${PIPESTATUS[0]}
-set -e
-skipped=$({ grep -E '\(Skipped\)$' "$REPORT/ctest.log" || true; } | tee "$REPORT/ctest_skipped.txt" | wc -l)
-echo "ctest: exit $ctest_rc, $skipped skipped (list in ctest_skipped.txt)"
-[[ $ctest_rc -eq 0 ]] || die "ctest failed (exit $ctest_rc): see ctest.log"
-
 step "CUDA tests: none may skip"
 TCB=$(find "$BUILD/tests" -maxdepth 2 -name test_cuda_backend -type f -perm -u+x | head -n 1)
 [[ -n $TCB ]] || die "test_cuda_backend was not built"
+set +e
 "$TCB" --gtest_output="json:$REPORT/test_cuda_backend.json" 2>&1 | tee "$REPORT/test_cuda_backend.log"
+tcb_rc=${PIPESTATUS[0]}
+set -e
+[[ $tcb_rc -eq 0 ]] || fail_step "test_cuda_backend failed (exit $tcb_rc): see test_cuda_backend.log"
 if grep -q '\[  SKIPPED \]' "$REPORT/test_cuda_backend.log"; then
-  die "CUDA tests were skipped on the GPU machine (see test_cuda_backend.log)"
+  fail_step "CUDA tests were skipped on the GPU machine (see test_cuda_backend.log)"
 fi
-if grep -q 'Cuda' "$REPORT/ctest_skipped.txt"; then
-  die "ctest skipped CUDA tests (see ctest_skipped.txt)"
-fi
+
 
 # ---------------------------------------------------------------------------------------------
 step "GPU benchmarks"
@@ -214,12 +232,14 @@ bench() {  # bench NAME ARGS... : table to NAME.txt, JSON to NAME.json; fails on
   "$@" -j "$REPORT/$name.json" 2>&1 | tee "$REPORT/$name.txt"
   rc=${PIPESTATUS[0]}
   set -e
-  [[ $rc -eq 0 ]] || die "$name exited with $rc (see $name.txt)"
+  [[ $rc -eq 0 ]] || fail_step "$name exited with $rc (see $name.txt)"
 }
 if [[ $QUICK == 1 ]]; then
   bench "gpu_moebius_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 10 -e 20 -i 5 -n 5
   bench "gpu_moebius_batched_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 10 -e 10 -s 64 -n 5
   bench "gpu_sgd_${TAG}_${DAY}" "$B/gpu_sgd_perf" -b 10 -e 10 -s 64 --iters 2000 -n 1
+  bench "gpu_masked_forward_${TAG}_${DAY}" "$B/masked_forward_perf" -b 9 -e 12 -i 3 -n 5 -t 1 \
+    --device cuda
 else
   # single arrays up to n = 28 (f32: 1 GiB); the transform against the copy and the floor
   bench "gpu_moebius_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 10 -e 28 -n 21 -w 3
@@ -227,11 +247,76 @@ else
   bench "gpu_moebius_batched_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 6 -e 16 -s 1024 -n 21 -w 3
   # the papers' protocol: n = 10, 20000 iterations, 1024 samples (target <= 10 s)
   bench "gpu_sgd_${TAG}_${DAY}" "$B/gpu_sgd_perf" -b 10 -e 10 -s 1024 --iters 20000 -n 3 -w 1
+  # masked forward on the GPU against plain batched inference (target: overhead <= 11 %, i.e.
+  # >= 90 % of the plain throughput), at the default chunk and at a large one
+  bench "gpu_masked_forward_${TAG}_${DAY}" "$B/masked_forward_perf" -b 9 -e 16 -n 11 -w 2 -t 1 \
+    --device cuda
+  bench "gpu_masked_forward_b8192_${TAG}_${DAY}" "$B/masked_forward_perf" -b 13 -e 16 -n 11 \
+    -w 2 -t 1 --device cuda --batch 8192
   # CPU reference tables of the same machine, for the README's comparison
   bench "cpu_moebius_${TAG}_${DAY}" "$B/moebius_perf" -b 20 -e 26 -i 2 -t "$(nproc)" -n 5
 fi
 nvidia-smi --query-gpu=temperature.gpu,clocks.sm,clocks.mem,power.draw --format=csv \
   >"$REPORT/gpu_after.csv"
+
+# ---------------------------------------------------------------------------------------------
+if [[ $STUDY == 1 ]]; then
+  step "the default study end to end: GPU vs CPU"
+  # The embedded default (Fashion-MNIST, LeNet, 31 epochs, 20 + 20 samples), once with
+  # runtime.device = cuda and once with cpu on all cores; wall time of each and the per-epoch
+  # mean orders side by side (training on the GPU is not bitwise the CPU's: cuDNN's kernels).
+  study_run() {  # study_run DEVICE
+    local dev=$1 t0 t1 rc
+    t0=$(date +%s.%N)
+    set +e
+    "$HARSANYI" run --force --no-report --set runtime.device="$dev" \
+      --set output.path="$BUILD/study_$dev.h5" >"$REPORT/study_$dev.log" 2>&1
+    rc=$?
+    set -e
+    t1=$(date +%s.%N)
+    if [[ $rc -ne 0 ]]; then
+      tail -n 20 "$REPORT/study_$dev.log"
+      fail_step "the default study on $dev exited with $rc (see study_$dev.log)"
+      return 0
+    fi
+    echo "$dev $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')" >>"$REPORT/study_times.txt"
+    tail -n 3 "$REPORT/study_$dev.log"
+  }
+  rm -f "$REPORT/study_times.txt"
+  study_run cuda
+  study_run cpu
+  cat "$REPORT/study_times.txt"
+  "$HARSANYI" report "$BUILD/study_cuda.h5" >"$REPORT/study_cuda_report.txt" 2>&1 || true
+  "$HARSANYI" report "$BUILD/study_cpu.h5" >"$REPORT/study_cpu_report.txt" 2>&1 || true
+fi
+
+# ---------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
+step "tests: the whole ctest suite"
+# Tests that use /usr/bin/python3 with h5py, or Fashion-MNIST in /usr/share/datasets, depend on
+# the machine; say up front what is missing.
+"${HARSANYI_TEST_PYTHON:-/usr/bin/python3}" -c 'import h5py, numpy' 2>/dev/null ||
+  echo "note: no Python with h5py/numpy: the CLI tests that read HDF5 files with it fail"
+[[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] ||
+  echo "note: no Fashion-MNIST in /usr/share/datasets: the tests that need it skip"
+ctest_args=(--test-dir "$BUILD" --output-on-failure -j "$JOBS" --timeout 1200)
+if [[ -n $EXCLUDE ]]; then
+  ctest_args+=(-E "$EXCLUDE")
+  echo "ctest: excluding tests matching '$EXCLUDE'" | tee "$REPORT/ctest_excluded.txt"
+fi
+set +e
+ctest "${ctest_args[@]}" \
+  --output-junit "$REPORT/ctest.junit.xml" 2>&1 | tee "$REPORT/ctest.log"
+ctest_rc=${PIPESTATUS[0]}
+set -e
+skipped=$({ grep -E '\(Skipped\)$' "$REPORT/ctest.log" || true; } | tee "$REPORT/ctest_skipped.txt" | wc -l)
+echo "ctest: exit $ctest_rc, $skipped skipped (list in ctest_skipped.txt)"
+[[ $ctest_rc -eq 0 ]] || fail_step "ctest failed (exit $ctest_rc): see ctest.log"
+if grep -q 'Cuda' "$REPORT/ctest_skipped.txt"; then
+  fail_step "ctest skipped CUDA tests (see ctest_skipped.txt)"
+fi
+
+
 
 step "summary"
 {
@@ -239,8 +324,9 @@ step "summary"
   echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n 1)"
   echo "LibTorch: $(torch_field torch_version) (CUDA $(torch_field torch_cuda), cxx11 ABI $(torch_field torch_cxx11_abi))"
   echo "ctest: $(grep -E 'tests passed|tests failed' "$REPORT/ctest.log" | tail -n 1), $skipped skipped"
-  echo "CUDA tests: $(grep -E '^\[  PASSED  \]' "$REPORT/test_cuda_backend.log" | tail -n 1)"
-  for f in "$REPORT"/gpu_moebius_*.txt "$REPORT"/gpu_sgd_*.txt "$REPORT"/cpu_*.txt; do
+  echo "CUDA tests: $(grep -E '^\[  (PASSED|FAILED)  \]' "$REPORT/test_cuda_backend.log" | tail -n 2 | tr '\n' ' ')"
+  [[ -e $REPORT/study_times.txt ]] && echo "default study wall time (s): $(tr '\n' ' ' <"$REPORT/study_times.txt")"
+  for f in "$REPORT"/gpu_*.txt "$REPORT"/cpu_*.txt; do
     [[ -e $f ]] || continue
     echo "$(basename "$f"): $(grep '^# result' "$f" | tail -n 1)"
   done

@@ -1,5 +1,7 @@
 # Shared by the end-to-end CLI tests (sourced after $T, the scratch directory, is set):
-# pass/fail counters, ok/bad, and expect.
+# pass/fail counters, ok/bad, and expect. PY is the Python with h5py and numpy: Debian's
+# /usr/bin/python3 unless HARSANYI_TEST_PYTHON names another (bench/gpu/run_all.sh does).
+PY=${HARSANYI_TEST_PYTHON:-/usr/bin/python3}
 pass=0
 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
@@ -25,7 +27,7 @@ expect() {
 # same root attributes except the creation time, the elapsed time, the git hash and the ATTRs
 # given; the config compared without its output path. Prints "differ: ..." (none when equal).
 compare_h5() {
-  /usr/bin/python3 - "$@" <<'PYEOF'
+  "$PY" - "$@" <<'PYEOF'
 import sys, h5py, numpy as np
 a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
 names = []

@@ -60,7 +60,7 @@ expect 2 "is not a size" "bad HARSANYI_MEMORY_LIMIT" -- env HARSANYI_MEMORY_LIMI
 expect 2 "use a smaller --batch" "--batch beyond memory" -- env HARSANYI_MEMORY_LIMIT=40K "$H" extract --values "$T/v.h5" --out "$T/m.h5" --batch 3
 
 # A NaN from the model: one line naming sample and subset, no success-looking progress line.
-/usr/bin/python3 - "$T/nan.h5" <<'PY'
+"$PY" - "$T/nan.h5" <<'PY'
 import sys, h5py, numpy as np
 v = np.ones((4, 64)); v[2, 9] = np.nan
 with h5py.File(sys.argv[1], "w") as f:
@@ -85,7 +85,7 @@ expect 2 "truncated or damaged|not an HDF5" "report refuses the partial file" --
 
 # An input that another process has open for writing: the HDF5 file lock is named, not "damaged".
 cp "$T/v.h5" "$T/locked.h5"
-/usr/bin/python3 -c "import h5py, sys, time; f = h5py.File(sys.argv[1], 'a'); time.sleep(6)" "$T/locked.h5" &
+"$PY" -c "import h5py, sys, time; f = h5py.File(sys.argv[1], 'a'); time.sleep(6)" "$T/locked.h5" &
 sleep 2
 expect 2 "another process has the file open for writing" "a locked input is named as locked" -- \
   "$H" extract --values "$T/locked.h5" --out "$T/locked_out.h5"

@@ -61,7 +61,7 @@ expect nonzero "subset-ranks 3 is not a power of two" "a bad --subset-ranks is r
 [[ ! -e "$T/bad.h5" ]] && ok "no output after a refused distributed run" || bad "output after a refused run"
 
 # --- a rank fails: a NaN only the last rank reads -----------------------------------------
-/usr/bin/python3 - "$T/v8.h5" "$T/nan.h5" <<'PYEOF'
+"$PY" - "$T/v8.h5" "$T/nan.h5" <<'PYEOF'
 import sys, h5py, numpy as np
 v = h5py.File(sys.argv[1], "r")["/values"][()]
 v[12, 5] = np.nan  # sample 12: the last rank's
@@ -106,7 +106,7 @@ TOML
     compare_h5 "$T/r.h5" "$T/eg$eg.h5" $HOW >"$T/cmp" && ok "study with $eg epoch groups = one process, bitwise" \
       || bad "study with $eg epoch groups: $(cat "$T/cmp")"
   done
-  /usr/bin/python3 -c "import h5py, sys; a = h5py.File(sys.argv[1], 'r').attrs
+  "$PY" -c "import h5py, sys; a = h5py.File(sys.argv[1], 'r').attrs
 sys.exit(0 if (a['mpi_ranks'], a['epoch_groups'], a['subset_ranks']) == (4, 2, 1) else 1)" "$T/eg2.h5" \
     && ok "the study records mpi_ranks, epoch_groups and subset_ranks" || bad "layout attributes"
   expect nonzero "epoch-groups 3 does not divide the 4 ranks" "a bad --epoch-groups is refused" -- \
@@ -132,7 +132,7 @@ sys.exit(0 if (a['mpi_ranks'], a['epoch_groups'], a['subset_ranks']) == (4, 2, 1
   # One rank SIGKILLed at a random moment from outside (mpirun then ends the others); resumed.
   mpi 2 run "$T/tiny.toml" --set output.path="$T/x.h5" --quiet --no-report >/dev/null 2>&1 &
   job=$!
-  sleep "$(/usr/bin/python3 -c 'import random; print(round(random.uniform(0.5, 3.0), 2))')"
+  sleep "$("$PY" -c 'import random; print(round(random.uniform(0.5, 3.0), 2))')"
   victim=$(pgrep -n -f "output.path=$T/x.h5")
   [[ -n $victim ]] && kill -9 "$victim" 2>/dev/null
   wait "$job" 2>/dev/null

@@ -5,7 +5,6 @@
 set -u
 H=${1:?usage: test_run.sh path/to/harsanyi [torchscript-fixture-dir]}
 FIXTURE=${2:-}
-PY=/usr/bin/python3
 T=$(mktemp -d)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
 # shellcheck source=common.sh
