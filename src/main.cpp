@@ -15,6 +15,7 @@
 #include "harsanyi_config.h"
 #include "make_values.h"
 #include "report.h"
+#include "stop_signal.h"
 #include "study.h"
 
 namespace {
@@ -159,6 +160,15 @@ int main(int argc, char** argv) {
                       "divisor of the rank count; 0: enough that every rank owns a sample, as the "
                       "epochs allow; 1: all ranks on each epoch)")
       ->capture_default_str();
+  run_cmd->add_option("--until-epoch", run.until_epoch,
+                      "analyse the epochs up to this one, then stop with the study resumable "
+                      "(OUT.part; exit 0): a job array continues it with --resume, task after task")
+      ->check(CLI::NonNegativeNumber);
+  run_cmd->footer(fmt::format(
+      "SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 stop the run at the next safe point (after the epoch "
+      "being written, or the training checkpoint): the study stays OUT.part and harsanyi exits "
+      "with code {}; continue it with --resume. A second signal ends it at once (also resumable).",
+      harsanyi::kStopExitCode));
 
   try {
     app.parse(argc, argv);
@@ -218,7 +228,29 @@ int main(int argc, char** argv) {
         return 0;
       }
       run.progress = !quiet && root;
+      harsanyi::install_stop_handlers();  // a stop signal only sets a flag that run_study reads
       const auto s = harsanyi::run_study(run, world);
+      if (s.stop_signal != 0 || s.stopped_until) {
+        std::string resume = "harsanyi run";
+        if (!run.config_path.empty()) resume += " " + run.config_path;
+        for (const std::string& set : run.sets) resume += " --set " + set;
+        const std::string why =
+            s.stopped_until ? fmt::format("stopped after epoch {} as asked (--until-epoch)",
+                                          run.until_epoch)
+            : s.stop_signal > 0 ? fmt::format("stopped by {}", harsanyi::stop_signal_name(s.stop_signal))
+                                : std::string("stopped by a signal to another rank");
+        if (root)
+          std::fprintf(stderr,
+                       "run: %s (%d of %d epochs written, %.1f s); %s kept: continue with `%s "
+                       "--resume`%s\n",
+                       why.c_str(), s.epochs_written, s.epochs_total, s.seconds,
+                       (s.epochs_written > 0 ? s.path + ".part and " + s.path + ".ckpt/ are"
+                                             : "the checkpoints in " + s.path + ".ckpt/ are")
+                           .c_str(),
+                       resume.c_str(),
+                       s.stopped_until ? "" : fmt::format(" (exit code {})", harsanyi::kStopExitCode).c_str());
+        return s.stopped_until ? 0 : harsanyi::kStopExitCode;
+      }
       if (!quiet && root)
         std::fprintf(stderr,
                      "run: %d of %d epochs analysed in %.1f s (training %.1f s, evaluation %.1f "

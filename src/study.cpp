@@ -27,6 +27,7 @@
 #include "network.h"
 #include "progress.h"
 #include "reproducible_sum.h"
+#include "stop_signal.h"
 #include "study_config.h"
 #include "study_writer.h"
 #include "system_memory.h"
@@ -201,6 +202,7 @@ double train_all(Context& c, std::vector<EpochSource>& epochs, bool train) {
     net->save_checkpoint(checkpoint_path(c.ckpt_dir, e));
     maybe_kill("checkpoint", e);
     progress.advance(1);
+    if (stop_signal() != 0) break;  // a safe point: the checkpoints on disk are whole
   }
   progress.finish();
   return seconds_since(t0);
@@ -458,6 +460,16 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
   world.idle_barrier();  // the checkpoints are on disk
   summary.t_train = world.max(summary.t_train);
   summary.epochs_total = static_cast<int>(epochs.size());
+  // A graceful stop (stop_signal.h) at a safe point, agreed by every rank in the same collective
+  // call: here after training, and before each wave of epochs below.
+  const auto stop_now = [&]() {
+    if (!world.any(stop_signal() != 0)) return false;
+    summary.stop_signal = stop_signal() != 0 ? stop_signal() : -1;
+    summary.seconds = world.max(seconds_since(t_start));
+    return true;
+  };
+  // Stopped in training: no study file yet; --resume trains on from the last checkpoint.
+  if (stop_now()) return summary;
 
   // Stage 2: samples (stored in the file; a resumed run reads them back).
   StudyShape shape;
@@ -725,6 +737,15 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
 
   const EpochBlock nothing;  // the rows a rank writes for an epoch of another epoch group
   for (std::size_t wave = first; wave < epochs.size(); wave += static_cast<std::size_t>(E)) {
+    // --until-epoch (the same on every rank) or a stop signal: the file stays OUT.part.
+    summary.stopped_until = options.until_epoch >= 0 && epochs[wave].epoch > options.until_epoch;
+    if (summary.stopped_until || stop_now()) {
+      progress.finish();
+      summary.epochs_written = static_cast<int>(writer->written_epochs().size());
+      summary.seconds = world.max(seconds_since(t_start));
+      writer->close();  // every rank here: a collective close of a parallel file
+      return summary;
+    }
     const std::size_t mine = wave + static_cast<std::size_t>(egroup);
     EpochResult result;
     if (mine < epochs.size()) result = analyse(mine);
@@ -770,6 +791,7 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
   }
   progress.finish();
   summary.seconds = world.max(seconds_since(t_start));
+  summary.epochs_written = static_cast<int>(writer->written_epochs().size());
   writer->finish(summary.seconds);
   return summary;
 }

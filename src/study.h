@@ -25,6 +25,7 @@ struct RunOptions {
   bool progress = true;           ///< progress lines on stderr
   int subset_ranks = 0;           ///< MPI: ranks sharing a sample's masked inputs (0: chosen)
   int epoch_groups = 0;           ///< MPI: groups of ranks analysing different epochs (0: chosen)
+  int until_epoch = -1;           ///< stop (resumable) once the epochs up to this one are written
 };
 
 /// @brief What a run did: the time split of the study (seconds, summed over epochs).
@@ -33,9 +34,18 @@ struct RunSummary {
   int epochs_analysed = 0;      ///< epochs analysed by this invocation
   int epochs_total = 0;
   double seconds = 0, t_train = 0, t_eval = 0, t_forward = 0, t_solver = 0, t_write = 0;
+  /// The run stopped early, its OUT.part resumable: the stop signal's number (stop_signal.h;
+  /// -1 when only another rank received one), or `until_epoch` was reached. 0/false: it ended.
+  int stop_signal = 0;
+  bool stopped_until = false;
+  int epochs_written = 0;       ///< epochs in the file when the run stopped or ended
 };
 
 /// Runs a study. Throws UserError for bad input (config, data, a diverging model).
+///
+/// A stop signal (stop_signal.h) is honoured at safe points: after each training checkpoint
+/// (rank 0) and before each wave of epochs, where all ranks agree through one collective call;
+/// the study file is then closed as `OUT.part` (resumable) and the summary says so.
 ///
 /// With a distributed `world` (a collective call on every rank): rank 0 trains while the others
 /// wait (sleeping), and chooses the samples and starts the file; then, at every epoch, all ranks
