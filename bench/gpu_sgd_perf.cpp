@@ -1,6 +1,8 @@
-// gpu_sgd_perf: the fused GPU sgd AND-OR fit (cuda::fit_and_or_sgd_batch, DESIGN §2.1) on a
-// large batch, against the CPU solver (fit_and_or_sgd_batch) on a few of the same samples, which
-// must give the same losses. Formulas of every column: bench/README.md.
+// gpu_sgd_perf: the GPU sgd AND-OR fit (cuda::fit_and_or_sgd_batch, DESIGN §2.1) on a large
+// batch with the kernel of --kernel (auto: fused for n <= 12), against the staged kernels on the
+// same batch (bitwise the same results expected) and the CPU solver (fit_and_or_sgd_batch) on a
+// few of the same samples, which must give the same losses. Formulas of every column:
+// bench/README.md.
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -50,7 +52,8 @@ struct GpuSgdState : hb::TypedState {
   harsanyi::SgdOptions opt;
   std::vector<T> v, v_cpu;          // [samples, 2^n]; [m, 2^n] the refitted samples
   std::vector<std::size_t> picked;  // which samples are refitted on the CPU
-  harsanyi::AndOrBatch<T> gpu, cpu;
+  cu::SgdKernel kernel = cu::SgdKernel::Auto;
+  harsanyi::AndOrBatch<T> gpu, cpu, staged;
   explicit GpuSgdState(const hb::Case& c)
       : n(c.n),
         samples(c.samples),
@@ -58,6 +61,14 @@ struct GpuSgdState : hb::TypedState {
         m(cpu_samples_for(c)),
         v(c.samples * subset_count(c.n)) {
     opt.iters = iters_for(c);
+    const std::string& k = c.opt->extra.at("kernel");
+    if (k == "fused") {
+      kernel = cu::SgdKernel::Fused;
+    } else if (k == "staged") {
+      kernel = cu::SgdKernel::Staged;
+    } else if (k != "auto") {
+      throw std::runtime_error("--kernel must be auto, fused or staged, not '" + k + "'");
+    }
     // As extract_perf: a planted game (integer AND and OR terms of orders 1..4) plus uniform
     // noise in [-0.5, 0.5).
     std::vector<double> noise(len);
@@ -98,6 +109,11 @@ double row_error(const V& g, std::size_t gs, const V& e, std::size_t es, std::si
 }
 
 template <class V>
+bool rows_same(const V& a, const V& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
+}
+
+template <class V>
 bool row_same(const V& g, std::size_t gs, const V& e, std::size_t es, std::size_t len) {
   return std::memcmp(g.data() + gs * len, e.data() + es * len, len * sizeof(g[0])) == 0;
 }
@@ -113,8 +129,8 @@ int main(int argc, char** argv) {
   hb::OpDef op;
   op.name = "gpu_sgd_perf";
   op.summary =
-      "fused GPU sgd AND-OR fit (DESIGN 2.1), cuda::fit_and_or_sgd_batch, vs the CPU "
-      "solver on a few of the samples";
+      "GPU sgd AND-OR fit (DESIGN 2.1), cuda::fit_and_or_sgd_batch, vs the staged GPU kernels "
+      "and the CPU solver on a few of the samples";
   op.default_min_n = 10;
   op.default_max_n = 10;
   op.max_allowed_n = 20;
@@ -122,28 +138,34 @@ int main(int argc, char** argv) {
   op.default_warmup = 1;
   op.default_samples = 1024;
   op.flags = {{"iters", "20000", "sgd iterations (n > 12: scaled down unless given)"},
-              {"cpu-n", "0", "samples refitted on the CPU (0: max(2, threads))"}};
+              {"cpu-n", "0", "samples refitted on the CPU (0: max(2, threads))"},
+              {"kernel", "auto", "GPU kernel timed as `gpu`: auto (fused for n <= 12), fused, staged"}};
   op.preamble = {
       "gpu      : " + device,
       "timing   : steady_clock around the whole host call (H2D copy, allocation, iterations, "
-      "D2H copy); `cpu` = fit_and_or_sgd_batch on the refitted samples with `threads` threads",
+      "D2H copy); `staged` = the same call with the staged kernels (one launch per step); "
+      "`cpu` = fit_and_or_sgd_batch on the refitted samples with `threads` threads",
       "inputs   : planted game (n AND + n OR terms, orders 1..4) + U[-0.5,0.5) noise; lr 1e-5, "
       "momentum 0.9, qthres 0.04",
       "check    : the refitted samples' losses and I_and, I_or, p, q vs the GPU's: <= 1e-9 "
-      "relative (f64), loss <= 1e-4 (f32); target: n = 10, 20000 iterations, 1024 samples <= 10 s",
+      "relative (f64), loss <= 1e-4 (f32); =staged: every output array of the batch bitwise "
+      "equal to the staged kernels' (required); target: n = 10, 20000 iterations, 1024 samples "
+      "<= 10 s",
   };
   op.columns = {
       {"iters", "-", hb::Fmt::integer, 0, 6},      {"time", "s", hb::Fmt::fixed, 3, 8},
-      {"spread", "%", hb::Fmt::fixed, 1, 7},       {"ms/sample", "ms", hb::Fmt::fixed, 3, 10},
+      {"spread", "%", hb::Fmt::fixed, 1, 7},       {"staged", "s", hb::Fmt::fixed, 3, 8},
+      {"x_staged", "x", hb::Fmt::fixed, 1, 8},     {"ms/sample", "ms", hb::Fmt::fixed, 3, 10},
       {"samples/s", "1/s", hb::Fmt::fixed, 1, 10}, {"iters/s", "1/s", hb::Fmt::sci, 2, 9},
       {"us/iter", "us", hb::Fmt::fixed, 1, 8},     {"cpu_n", "-", hb::Fmt::integer, 0, 6},
       {"cpu_ms/s", "ms", hb::Fmt::fixed, 2, 9},    {"speedup", "x", hb::Fmt::fixed, 1, 8},
       {"loss", "mean", hb::Fmt::fixed, 3, 10},     {"d_loss", "rel", hb::Fmt::sci, 1, 8},
       {"d_arrays", "rel", hb::Fmt::sci, 1, 9},     {"bitwise", "-", hb::Fmt::text, 0, 8},
+      {"=staged", "-", hb::Fmt::text, 0, 8},
   };
   op.memory_bytes = [](const hb::Case& c) {
     // v and the four outputs of the GPU batch, and of the CPU refit (with its work arrays)
-    return c.samples * subset_count(c.n) * hb::dtype_size(c.dtype) * 5 +
+    return c.samples * subset_count(c.n) * hb::dtype_size(c.dtype) * 9 +
            cpu_samples_for(c) * harsanyi::sgd_bytes_per_sample(c.n, hb::dtype_size(c.dtype)) +
            (std::size_t{1} << 20);
   };
@@ -152,7 +174,17 @@ int main(int argc, char** argv) {
       {"gpu", nullptr,
        [](hb::CaseState& st, int) {
          visit(st,
-               [](auto& s) { cu::fit_and_or_sgd_batch(s.v.data(), s.samples, s.n, s.opt, s.gpu); });
+               [](auto& s) {
+                 cu::fit_and_or_sgd_batch(s.v.data(), s.samples, s.n, s.opt, s.gpu, nullptr,
+                                          s.kernel);
+               });
+       }},
+      {"staged", nullptr,
+       [](hb::CaseState& st, int) {
+         visit(st, [](auto& s) {
+           cu::fit_and_or_sgd_batch(s.v.data(), s.samples, s.n, s.opt, s.staged, nullptr,
+                                    cu::SgdKernel::Staged);
+         });
        }},
       {"cpu", nullptr,
        [](hb::CaseState& st, int) {
@@ -168,12 +200,14 @@ int main(int argc, char** argv) {
       row["iters"] = static_cast<long long>(s.opt.iters);
       row["time"] = t[0].median;
       row["spread"] = t[0].spread_pct();
+      row["staged"] = t[1].median;
+      row["x_staged"] = t[1].median / t[0].median;
       row["ms/sample"] = 1e3 * t[0].median / samples;
       row["samples/s"] = samples / t[0].median;
       row["iters/s"] = samples * iters / t[0].median;
       row["us/iter"] = 1e6 * t[0].median / iters;
       row["cpu_n"] = static_cast<long long>(s.m);
-      const double cpu_per_sample = t[1].median / static_cast<double>(s.m);
+      const double cpu_per_sample = t[2].median / static_cast<double>(s.m);
       row["cpu_ms/s"] = 1e3 * cpu_per_sample;
       row["speedup"] = cpu_per_sample / (t[0].median / samples);
       double mean = 0.0;
@@ -204,14 +238,23 @@ int main(int argc, char** argv) {
       row["d_loss"] = d_loss;
       row["d_arrays"] = d_arrays;
       row["bitwise"] = std::string(same ? "yes" : "no");
+      const bool eq_staged = rows_same(s.gpu.and_, s.staged.and_) &&
+                             rows_same(s.gpu.or_, s.staged.or_) && rows_same(s.gpu.p, s.staged.p) &&
+                             rows_same(s.gpu.q, s.staged.q) && rows_same(s.gpu.loss, s.staged.loss) &&
+                             rows_same(s.gpu.trace, s.staged.trace);
+      row["=staged"] = std::string(eq_staged ? "yes" : "no");
+      if (!eq_staged) {
+        r.ok = false;
+        r.why = "the batch's outputs differ from the staged kernels' (not bitwise equal); ";
+      }
       if (sizeof(T) == 8 && !(d_loss <= kTolF64 && d_arrays <= kTolF64)) {
         r.ok = false;
-        r.why = fmt::format("float64: GPU vs CPU loss {:.3e}, arrays {:.3e} (tolerance {:.0e})",
+        r.why += fmt::format("float64: GPU vs CPU loss {:.3e}, arrays {:.3e} (tolerance {:.0e})",
                             d_loss, d_arrays, kTolF64);
       }
       if (sizeof(T) == 4 && !(d_loss <= kTolF32)) {
         r.ok = false;
-        r.why = fmt::format("float32: GPU vs CPU loss {:.3e} (tolerance {:.0e})", d_loss, kTolF32);
+        r.why += fmt::format("float32: GPU vs CPU loss {:.3e} (tolerance {:.0e})", d_loss, kTolF32);
       }
     });
     return r;

@@ -45,12 +45,20 @@ template <class T> void or_transform(T* d_data, int n, std::size_t samples, Stre
 /// @brief In-place transpose of the OR transform on device rows.
 template <class T> void or_transform_transpose(T* d_data, int n, std::size_t samples, Stream stream);
 
+/// How the GPU sgd runs its iterations; all give bitwise the same results.
+enum class SgdKernel {
+  Auto,    ///< Fused for n <= 12, else Staged
+  Fused,   ///< one block per sample, the sample in shared memory, 256 iterations per launch
+  Staged,  ///< one launch per step (combine, transform, sign, transpose, update) over the batch
+};
+
 /// @brief The sgd protocol of DESIGN §2.1 on the GPU for a batch of samples held on the host:
 /// copies v in, iterates on the device, copies I_and, I_or, p, q, loss and trace back into `out`.
 /// Same semantics as harsanyi::fit_and_or_sgd_batch.
 template <class T>
 void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const SgdOptions& opt,
-                          AndOrBatch<T>& out, Progress* progress = nullptr);
+                          AndOrBatch<T>& out, Progress* progress = nullptr,
+                          SgdKernel kernel = SgdKernel::Auto);
 
 /// @brief Device bytes the GPU sgd fit needs per sample (7 arrays of 2^n elements and a few
 /// scalars); the loss trace, 8 bytes per recorded entry, comes on top.

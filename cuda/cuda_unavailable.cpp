@@ -25,7 +25,7 @@ template <class T> void or_transform(T*, int, std::size_t, Stream) { unavailable
 template <class T> void or_transform_transpose(T*, int, std::size_t, Stream) { unavailable(); }
 template <class T>
 void fit_and_or_sgd_batch(const T*, std::size_t, int, const SgdOptions&, AndOrBatch<T>&,
-                          Progress*) {
+                          Progress*, SgdKernel) {
   unavailable();
 }
 
@@ -34,7 +34,7 @@ void fit_and_or_sgd_batch(const T*, std::size_t, int, const SgdOptions&, AndOrBa
   template void or_transform<T>(T*, int, std::size_t, Stream);                              \
   template void or_transform_transpose<T>(T*, int, std::size_t, Stream);                    \
   template void fit_and_or_sgd_batch<T>(const T*, std::size_t, int, const SgdOptions&,      \
-                                        AndOrBatch<T>&, Progress*);
+                                        AndOrBatch<T>&, Progress*, SgdKernel);
 HARSANYI_INSTANTIATE(float)
 HARSANYI_INSTANTIATE(double)
 #undef HARSANYI_INSTANTIATE

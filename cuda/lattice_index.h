@@ -12,7 +12,15 @@
 ///    threads of one warp (shuffles), bits below thread_bits pair threads of the block (shared
 ///    memory), the remaining bits pair registers of one thread;
 ///  - *column passes* over groups of higher bits [first, first + count): thread c owns the 2^count
-///    elements of column c (consecutive threads, consecutive low indices: coalesced) in registers.
+///    elements of column c (consecutive threads, consecutive low indices: coalesced) in registers
+///    (count <= kKernelRegisterGroup);
+///  - *wide column passes* over groups of kKernelWideMin .. kKernelMaxGroup higher bits: a block
+///    of 8 warps takes 32 consecutive columns (lane = column) and the 2^count rows of the group;
+///    warp w holds rows w·R + j in its registers j < R = 2^(count-3). The low count-3 bits of the
+///    group pair registers of one thread; the top 3 (the warp bits) go through shared memory in
+///    slices of 8 registers: a thread takes the 8 elements of one (register, lane) cube across
+///    the warps and does the 3 bits on them. Each pass reads and writes every element once, so
+///    n = 28 takes 3 passes (11 + 9 + 8 bits).
 /// Bits are done in increasing order for every element, exactly as the CPU kernels do, so
 /// float64 results are bitwise equal to the CPU's.
 #pragma once
@@ -32,14 +40,44 @@ struct TileShape {
 
 /// The shape the CUDA kernels use: warps of 32, blocks of 256 threads, tiles of 2048 elements.
 constexpr TileShape kKernelTile{5, 8, 11};
-/// Largest group of bits any column pass kernel is instantiated for.
-constexpr int kKernelMaxGroup = 6;
+/// Largest group of bits of a (wide) column pass.
+constexpr int kKernelMaxGroup = 9;
+/// Largest group the register column pass takes (2^5 elements per thread); larger groups, from
+/// kKernelWideMin on, take the wide pass.
+constexpr int kKernelRegisterGroup = 5;
+constexpr int kKernelWideMin = 6;
+/// Shape of the wide pass: 2^3 warps of 2^5 lanes; registers exchanged in slices of 2^3.
+constexpr int kWideWarpBits = 3;
+constexpr int kWideLaneBits = 5;
+constexpr int kWideSliceBits = 3;
 
-/// @brief Largest group of bits the column passes hold in registers for elements of
-/// `element_size` bytes: 2^6 floats or 2^5 doubles per thread (2^6 doubles, with their 64-bit
-/// addresses, would exceed the 255 registers of a thread and spill).
-HARSANYI_HD int column_max_group(unsigned element_size) {
-  return element_size <= 4 ? 6 : 5;
+/// @brief Largest group of bits of one column pass for elements of `element_size` bytes: the
+/// wide pass holds 2^(9-3) = 64 elements per thread, in floats and in doubles alike.
+HARSANYI_HD int column_max_group(unsigned /*element_size*/) {
+  return kKernelMaxGroup;
+}
+
+/// @brief Whether a column group of `count` bits takes the wide pass (else the register pass).
+HARSANYI_HD bool is_wide_group(int count) {
+  return count >= kKernelWideMin;
+}
+
+/// @brief Number of blocks (tiles of 32 columns × 2^count rows) of a wide pass.
+HARSANYI_HD std::uint64_t wide_tile_count(std::uint64_t total, int count) {
+  return total >> (count + kWideLaneBits);
+}
+
+/// @brief Flat element of tile `tile`, warp `warp`, lane `lane`, register `j` of a wide pass over
+/// bits [first, first + count); needs first >= 5 (32 consecutive low indices per row of the tile).
+HARSANYI_HD std::uint64_t wide_element(std::uint64_t tile, unsigned warp, unsigned lane,
+                                       unsigned j, int first, int count) {
+  const int reg_bits = count - kWideWarpBits;
+  const std::uint64_t row = (std::uint64_t{warp} << reg_bits) | j;  // index inside the group
+  const int low_tile_bits = first - kWideLaneBits;  // tiles along the low bits come first
+  const std::uint64_t low_tiles = std::uint64_t{1} << low_tile_bits;
+  const std::uint64_t low = ((tile & (low_tiles - 1)) << kWideLaneBits) | lane;
+  const std::uint64_t high = tile >> low_tile_bits;
+  return (high << (first + count)) | (row << first) | low;
 }
 
 /// How a bit of the tile pass is exchanged.

@@ -62,6 +62,9 @@ constexpr int kTileThreads = 1 << kTile.thread_bits;
 constexpr int kTileRegs = 1 << (kTile.tile_bits - kTile.thread_bits);
 constexpr int kTileElems = 1 << kTile.tile_bits;
 static_assert(kTile.lane_bits == 5, "lane level assumes warps of 32");
+constexpr int kWideThreads = 1 << (index::kWideWarpBits + index::kWideLaneBits);
+static_assert(index::kWideLaneBits == 5, "the wide pass assumes warps of 32");
+static_assert(kTile.tile_bits >= index::kWideLaneBits, "wide passes need first >= 5");
 
 // Tile pass: bits [0, nbits) (nbits <= tile_bits) of tiles of 2^tile_bits contiguous elements.
 // Elements at or beyond `total` (a partial last tile when rows are short) are neither loaded nor
@@ -141,6 +144,65 @@ __global__ void __launch_bounds__(128)
   }
 }
 
+// Wide column pass: bits [first, first + G) with 6 <= G <= 9 (lattice_index.h). A block of 8 warps
+// takes 32 consecutive columns (lane = column) of all 2^G rows of the group; warp w holds rows
+// w·R + j, j < R = 2^(G-3), in registers. The low G-3 bits pair registers; the top 3 bits pair
+// warps and go through shared memory, 8 registers at a time: after the exchange, thread
+// (warp k, lane) holds the 8 elements of register s0 + k of all warps and does the 3 bits on
+// them in increasing order.
+template <class Op, class T, int G>
+__global__ void __launch_bounds__(kWideThreads)
+    wide_column_kernel(T* __restrict__ data, std::uint64_t tiles, int first) {
+  constexpr int kRegBits = G - index::kWideWarpBits;
+  constexpr int R = 1 << kRegBits;
+  constexpr int kWarps = 1 << index::kWideWarpBits;
+  constexpr int kSlice = 1 << index::kWideSliceBits;
+  static_assert(R % kSlice == 0 && kSlice == kWarps, "a slice gives one register to each warp");
+  __shared__ T buf[kWarps][kSlice][32];
+  const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+  const std::uint64_t stride = std::uint64_t{1} << first;  // register j: element base + j·stride
+  for (std::uint64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    T* base = data + index::wide_element(tile, warp, lane, 0, first, G);
+    T x[R];
+#pragma unroll
+    for (int j = 0; j < R; ++j) x[j] = base[j * stride];
+    // Hide that the stores go to the same addresses: otherwise the compiler keeps all R 64-bit
+    // addresses live from the loads to the stores and spills.
+    asm volatile("" : "+l"(base));
+#pragma unroll
+    for (int b = 0; b < kRegBits; ++b) {
+#pragma unroll
+      for (int j = 0; j < R; ++j)
+        if (!(j & (1 << b))) Op::apply(x[j], x[j | (1 << b)]);
+    }
+#pragma unroll
+    for (int s0 = 0; s0 < R; s0 += kSlice) {
+      // Only thread (warp, lane) touches buf[warp][*][lane] outside the cube step, so the
+      // writes of this slice need no barrier against the read-back of the previous one.
+#pragma unroll
+      for (int k = 0; k < kSlice; ++k) buf[warp][k][lane] = x[s0 + k];
+      __syncthreads();
+      T c[kWarps];
+#pragma unroll
+      for (int u = 0; u < kWarps; ++u) c[u] = buf[u][warp][lane];
+#pragma unroll
+      for (int b = 0; b < index::kWideWarpBits; ++b) {
+#pragma unroll
+        for (int u = 0; u < kWarps; ++u)
+          if (!(u & (1 << b))) Op::apply(c[u], c[u | (1 << b)]);
+      }
+#pragma unroll
+      for (int u = 0; u < kWarps; ++u) buf[u][warp][lane] = c[u];
+      __syncthreads();
+#pragma unroll
+      for (int k = 0; k < kSlice; ++k) x[s0 + k] = buf[warp][k][lane];
+    }
+#pragma unroll
+    for (int j = 0; j < R; ++j) base[j * stride] = x[j];
+    __syncthreads();  // the next tile's first slice overwrites slots other warps may still read
+  }
+}
+
 // In-place x(S) <- -x(N \ S) for every row. `save` (if not null) receives the row's x(∅) before
 // the reversal; `add` (if not null) is added to the new x(∅) afterwards.
 template <class T>
@@ -193,6 +255,14 @@ void launch_column(T* data, std::uint64_t columns, int first, cudaStream_t strea
   HARSANYI_CUDA_LAUNCH_CHECK();
 }
 
+template <class Op, class T, int G>
+void launch_wide(T* data, std::uint64_t total, int first, cudaStream_t stream) {
+  const std::uint64_t tiles = index::wide_tile_count(total, G);
+  const unsigned blocks = static_cast<unsigned>(std::min<std::uint64_t>(tiles, kMaxBlocks));
+  wide_column_kernel<Op, T, G><<<blocks, kWideThreads, 0, stream>>>(data, tiles, first);
+  HARSANYI_CUDA_LAUNCH_CHECK();
+}
+
 template <class Op, class T>
 void butterfly(T* data, int n, std::uint64_t samples, cudaStream_t stream) {
   const std::uint64_t total = samples << n;
@@ -207,6 +277,8 @@ void butterfly(T* data, int n, std::uint64_t samples, cudaStream_t stream) {
   for (int g = 0; g < plan.groups; ++g) {
     const int count = plan.count[g], first = plan.first[g];
     const std::uint64_t columns = index::column_count(total, count);
+    if (index::is_wide_group(count) && first < index::kWideLaneBits)
+      throw std::logic_error("lattice_transform: a wide pass below bit 5");
     switch (count) {
       case 1:
         launch_column<Op, T, 1>(data, columns, first, stream);
@@ -223,18 +295,26 @@ void butterfly(T* data, int n, std::uint64_t samples, cudaStream_t stream) {
       case 5:
         launch_column<Op, T, 5>(data, columns, first, stream);
         break;
-      case 6:  // only floats take groups of 6 bits (index::column_max_group)
-        if constexpr (sizeof(T) <= 4)
-          launch_column<Op, T, 6>(data, columns, first, stream);
-        else
-          throw std::logic_error("lattice_transform: bad column group size");
+      case 6:
+        launch_wide<Op, T, 6>(data, total, first, stream);
+        break;
+      case 7:
+        launch_wide<Op, T, 7>(data, total, first, stream);
+        break;
+      case 8:
+        launch_wide<Op, T, 8>(data, total, first, stream);
+        break;
+      case 9:
+        launch_wide<Op, T, 9>(data, total, first, stream);
         break;
       default:
         throw std::logic_error("lattice_transform: bad column group size");
     }
   }
 }
-static_assert(index::kKernelMaxGroup == 6, "update the switch in butterfly()");
+static_assert(index::kKernelMaxGroup == 9 && index::kKernelRegisterGroup == 5 &&
+                  index::kKernelWideMin == 6,
+              "update the switch in butterfly()");
 
 void check_args(const void* data, int n, std::size_t samples, const char* what) {
   if (n < 0 || n > kMaxDevicePlayers)

@@ -163,6 +163,180 @@ __global__ void update_kernel(const T* __restrict__ a, const T* __restrict__ o,
 }
 
 // ---------------------------------------------------------------------------------------------
+// Fused kernel (n <= kFusedMaxPlayers): one block per sample runs a whole segment of iterations
+// with no launch in between. The block's threads own subsets k = tid + j·threads (j < E) and keep
+// v, p, q and the momentum buffers of them in registers; the rows a and o live in shared memory,
+// where the transforms run bit by bit in increasing order. Every element sees the operations of
+// the staged kernels above in the same order, so the results are bitwise the staged ones (and
+// the CPU's in float64); the loss is summed as chunk_abs_kernel + loss_kernel sum it (one chunk
+// per row, since 2^n <= 4096).
+
+// The two butterflies of the sgd iteration (as MoebiusOp / MoebiusTOp of lattice_kernels.cu).
+struct MoebiusRowOp {  // I(S) -= I(S \ b)
+  template <class T>
+  __device__ static void apply(T& lo, T& hi) {
+    hi -= lo;
+  }
+};
+struct MoebiusTRowOp {  // g(S \ b) -= g(S)
+  template <class T>
+  __device__ static void apply(T& lo, T& hi) {
+    lo -= hi;
+  }
+};
+
+constexpr int kFusedMaxPlayers = 12;
+constexpr int kFusedPerThread = 4;  // subsets per thread (registers per array)
+
+int fused_threads(int n) {
+  const int len = 1 << n;
+  return n <= 8 ? std::max(32, len) : len / kFusedPerThread;  // 32..256, 128..1024
+}
+
+// One butterfly transform of the rows a and o (2·len elements in shared memory) by the block.
+template <class Op, class T>
+__device__ __forceinline__ void block_transform(T* ao, int n) {
+  const unsigned len = 1u << n, half = len >> 1;
+  for (int b = 0; b < n; ++b) {
+    const unsigned low = (1u << b) - 1;
+    for (unsigned m = threadIdx.x; m < len; m += blockDim.x) {  // len pairs: half per row
+      const unsigned row = m >= half ? 1u : 0u;
+      const unsigned j = m - row * half;
+      const unsigned lo = ((j & ~low) << 1) | (j & low);
+      T* r = ao + row * len;
+      Op::apply(r[lo], r[lo | (1u << b)]);
+    }
+    __syncthreads();
+  }
+}
+
+template <class T>
+__global__ void __launch_bounds__(1024)
+    fused_sgd_kernel(const T* __restrict__ v, T* __restrict__ p, T* __restrict__ q,
+                     T* __restrict__ bp, T* __restrict__ bq, const T* __restrict__ bound,
+                     T* __restrict__ ao_out, const T* __restrict__ eta, int n,
+                     std::uint64_t samples, int t0, int t1, int iters, T momentum,
+                     double* __restrict__ loss, double* __restrict__ trace, int trace_len,
+                     int trace_every) {
+  extern __shared__ __align__(16) unsigned char fused_smem[];
+  T* a = reinterpret_cast<T*>(fused_smem);
+  const unsigned len = 1u << n, tid = threadIdx.x, threads = blockDim.x;
+  T* o = a + len;
+  __shared__ double lane_sums[2 * kLossLanes];
+  __shared__ T w_empty;
+  for (std::uint64_t s = blockIdx.x; s < samples; s += gridDim.x) {
+    const std::uint64_t row0 = s << n;
+    T rv[kFusedPerThread], rp[kFusedPerThread], rq[kFusedPerThread], rbp[kFusedPerThread],
+        rbq[kFusedPerThread];
+#pragma unroll
+    for (int j = 0; j < kFusedPerThread; ++j) {
+      const unsigned k = tid + j * threads;
+      if (k < len) {
+        rv[j] = v[row0 + k];
+        rp[j] = p[row0 + k];
+        rq[j] = q[row0 + k];
+        rbp[j] = bp[row0 + k];
+        rbq[j] = bq[row0 + k];
+      }
+    }
+    const T bnd = bound[s];
+    for (int t = t0; t < t1; ++t) {
+      // combine
+#pragma unroll
+      for (int j = 0; j < kFusedPerThread; ++j) {
+        const unsigned k = tid + j * threads;
+        if (k < len) {
+          const T qi = sgd_step::clamp_q(rq[j], bnd);
+          rq[j] = qi;
+          T ak, ov;
+          sgd_step::split(rv[j], qi, rp[j], ak, ov);
+          a[k] = ak;
+          o[len - 1 - k] = -ov;
+          if (k == 0) w_empty = ov;
+        }
+      }
+      __syncthreads();
+      block_transform<MoebiusRowOp, T>(a, n);
+      const bool traced = trace_len > 0 && t % trace_every == 0;
+      const bool last = t + 1 == iters;
+      if (traced || last) {
+        if (tid == 0) o[0] = w_empty;  // I_or(∅) = w(∅)
+        __syncthreads();
+        if (tid < 2 * kLossLanes) {  // chunk_abs_kernel's lanes: 8 for row a, 8 for row o
+          const T* x = tid < kLossLanes ? a : o;
+          const unsigned lane = tid & (kLossLanes - 1);
+          double acc = 0.0;
+          for (unsigned m = 0; m < len / kLossLanes; ++m)
+            acc += fabs(static_cast<double>(x[m * kLossLanes + lane]));
+          lane_sums[tid] = acc;
+        }
+        __syncthreads();
+        if (tid == 0) {
+          double chunk[2];
+          for (int r = 0; r < 2; ++r) {
+            const T* x = r == 0 ? a : o;
+            double c = 0.0;
+            for (unsigned k = 0; k < kLossLanes; ++k) c += lane_sums[r * kLossLanes + k];
+            for (unsigned i = (len / kLossLanes) * kLossLanes; i < len; ++i)
+              c += fabs(static_cast<double>(x[i]));
+            chunk[r] = c;
+          }
+          double ta = 0.0, to = 0.0;
+          ta += chunk[0];
+          to += chunk[1];
+          const double l = ta + to;
+          loss[s] = l;
+          if (traced) trace[s * static_cast<std::uint64_t>(trace_len) + t / trace_every] = l;
+        }
+        __syncthreads();  // thread 0 reads a and o (the tail when n < 3) before they change
+      }
+      if (last) break;
+      // sign (o(∅) becomes 0; its sign is g0)
+      const T g0 = sgd_step::sign_of(w_empty);
+#pragma unroll
+      for (int j = 0; j < kFusedPerThread; ++j) {
+        const unsigned k = tid + j * threads;
+        if (k < len) {
+          a[k] = sgd_step::sign_of(a[k]);
+          o[k] = k == 0 ? T(0) : sgd_step::sign_of(o[k]);
+        }
+      }
+      __syncthreads();
+      block_transform<MoebiusTRowOp, T>(a, n);
+      // update
+#pragma unroll
+      for (int j = 0; j < kFusedPerThread; ++j) {
+        const unsigned k = tid + j * threads;
+        if (k < len) {
+          T ok = -o[len - 1 - k];
+          if (k == 0) ok += g0;
+          sgd_step::momentum_step(a[k], ok, t == 0, momentum, eta[t], rbp[j], rbq[j], rp[j],
+                                  rq[j]);
+        }
+      }
+      __syncthreads();  // the next combine overwrites a and o
+    }
+#pragma unroll
+    for (int j = 0; j < kFusedPerThread; ++j) {
+      const unsigned k = tid + j * threads;
+      if (k < len) {
+        p[row0 + k] = rp[j];
+        q[row0 + k] = rq[j];
+        bp[row0 + k] = rbp[j];
+        bq[row0 + k] = rbq[j];
+      }
+    }
+    if (t1 == iters) {  // the result rows: I_and to row s, I_or to row samples + s
+      for (unsigned k = tid; k < len; k += threads) {
+        ao_out[row0 + k] = a[k];
+        ao_out[((samples + s) << n) + k] = o[k];
+      }
+    }
+    __syncthreads();  // the next sample of this block reuses a, o and w_empty
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Host-side RAII
 
 template <class T>
@@ -213,6 +387,52 @@ void copy_to_host(Vector& dst, const T* src, std::size_t count, cudaStream_t str
       cudaMemcpyAsync(dst.data(), src, count * sizeof(T), cudaMemcpyDeviceToHost, stream));
 }
 
+// The iterations with one launch per step over the whole batch (any n).
+template <class T>
+void staged_iterations(const T* v, T* p, T* q, T* bp, T* bq, T* ao, const T* bound, T* empty,
+                       T* g0, double* chunk_sums, double* loss, double* trace, int n,
+                       std::uint64_t samples, const SgdOptions& opt, int tl, T momentum,
+                       cudaStream_t stream, Progress* progress) {
+  const std::uint64_t len = subset_count(n);
+  const std::uint64_t total = samples * len;
+  const std::uint64_t cpr = loss_chunks_per_row(len);
+  T* a = ao;
+  T* o = ao + total;
+  const unsigned blocks = launch_blocks(total, kThreads);
+  const unsigned blocks2 = launch_blocks(2 * total, kThreads);
+  const std::uint64_t chunks = 2 * samples * cpr;
+  const unsigned loss_blocks = launch_blocks(chunks * kLossLanes, kThreads);
+  for (int t = 0; t < opt.iters; ++t) {
+    combine_kernel<T><<<blocks, kThreads, 0, stream>>>(v, p, q, bound, a, o, empty, n, total);
+    HARSANYI_CUDA_LAUNCH_CHECK();
+    lattice_transform(LatticeOp::Moebius, ao, n, 2 * samples, stream);
+
+    const bool traced = tl > 0 && t % opt.trace_every == 0;
+    const bool last = t + 1 == opt.iters;
+    if (traced || last) {
+      set_empty_entries<T>(o, n, samples, nullptr, empty, stream);  // I_or(∅) = w(∅)
+      chunk_abs_kernel<T><<<loss_blocks, kThreads, 0, stream>>>(
+          ao, n, chunks, cpr, loss_chunk_length(len), chunk_sums);
+      HARSANYI_CUDA_LAUNCH_CHECK();
+      loss_kernel<<<launch_blocks(samples, kThreads), kThreads, 0, stream>>>(
+          chunk_sums, samples, cpr, loss, trace, tl, traced ? t / opt.trace_every : -1);
+      HARSANYI_CUDA_LAUNCH_CHECK();
+    }
+    if (progress && (t + 1) % kProgressEvery == 0)
+      progress->advance(static_cast<std::uint64_t>(kProgressEvery) * samples);
+    if (last) break;
+
+    sign_kernel<T><<<blocks2, kThreads, 0, stream>>>(ao, empty, g0, n, samples);
+    HARSANYI_CUDA_LAUNCH_CHECK();
+    lattice_transform(LatticeOp::MoebiusTranspose, ao, n, 2 * samples, stream);
+    const T eta = static_cast<T>(sgd_learning_rate(opt.lr, opt.iters, t));
+    update_kernel<T><<<blocks, kThreads, 0, stream>>>(a, o, g0, p, q, bp, bq, eta, momentum,
+                                                      t == 0, n, total);
+    HARSANYI_CUDA_LAUNCH_CHECK();
+  }
+  if (progress) progress->advance(static_cast<std::uint64_t>(opt.iters % kProgressEvery) * samples);
+}
+
 }  // namespace
 
 std::size_t sgd_device_bytes_per_sample(int n, std::size_t element_size) {
@@ -225,7 +445,7 @@ std::size_t sgd_device_bytes_per_sample(int n, std::size_t element_size) {
 
 template <class T>
 void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const SgdOptions& opt,
-                          AndOrBatch<T>& out, Progress* progress) {
+                          AndOrBatch<T>& out, Progress* progress, SgdKernel kernel) {
   if (opt.iters < 1) throw std::invalid_argument("sgd (GPU): iters must be >= 1");
   if (n < 0 || n > kMaxDevicePlayers)
     throw std::invalid_argument("sgd (GPU): n = " + std::to_string(n) + " out of range");
@@ -273,39 +493,38 @@ void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const S
   HARSANYI_CUDA_LAUNCH_CHECK();
 
   const T momentum = static_cast<T>(opt.momentum);
-  const unsigned blocks = launch_blocks(total, kThreads);
-  const unsigned blocks2 = launch_blocks(2 * total, kThreads);
-  const std::uint64_t chunks = 2 * samples * cpr;
-  const unsigned loss_blocks = launch_blocks(chunks * kLossLanes, kThreads);
-  for (int t = 0; t < opt.iters; ++t) {
-    combine_kernel<T><<<blocks, kThreads, 0, stream>>>(v.get(), p.get(), q.get(), bound.get(), a, o,
-                                                       empty.get(), n, total);
-    HARSANYI_CUDA_LAUNCH_CHECK();
-    lattice_transform(LatticeOp::Moebius, ao.get(), n, 2 * samples, stream);
-
-    const bool traced = tl > 0 && t % opt.trace_every == 0;
-    const bool last = t + 1 == opt.iters;
-    if (traced || last) {
-      set_empty_entries<T>(o, n, samples, nullptr, empty.get(), stream);  // I_or(∅) = w(∅)
-      chunk_abs_kernel<T><<<loss_blocks, kThreads, 0, stream>>>(
-          ao.get(), n, chunks, cpr, loss_chunk_length(len), chunk_sums.get());
+  const bool fused = kernel == SgdKernel::Fused || (kernel == SgdKernel::Auto && n <= kFusedMaxPlayers);
+  if (fused) {
+    if (n > kFusedMaxPlayers)
+      throw std::invalid_argument("sgd (GPU): the fused kernel takes n <= " +
+                                  std::to_string(kFusedMaxPlayers) + ", not " + std::to_string(n));
+    std::vector<T> h_eta(static_cast<std::size_t>(opt.iters));
+    for (int t = 0; t < opt.iters; ++t)
+      h_eta[t] = static_cast<T>(sgd_learning_rate(opt.lr, opt.iters, t));
+    DeviceArray<T> eta(h_eta.size());
+    HARSANYI_CUDA_CHECK(cudaMemcpyAsync(eta.get(), h_eta.data(), h_eta.size() * sizeof(T),
+                                        cudaMemcpyHostToDevice, stream));
+    const int threads = fused_threads(n);
+    const std::size_t smem = 2 * len * sizeof(T);
+    HARSANYI_CUDA_CHECK(cudaFuncSetAttribute(fused_sgd_kernel<T>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             static_cast<int>(smem)));
+    const unsigned grid = static_cast<unsigned>(std::min<std::uint64_t>(samples, kMaxBlocks));
+    for (int t0 = 0; t0 < opt.iters; t0 += kProgressEvery) {
+      const int t1 = std::min(opt.iters, t0 + kProgressEvery);
+      fused_sgd_kernel<T><<<grid, threads, smem, stream>>>(
+          v.get(), p.get(), q.get(), bp.get(), bq.get(), bound.get(), ao.get(), eta.get(), n,
+          samples, t0, t1, opt.iters, momentum, loss.get(), trace.get(), tl, opt.trace_every);
       HARSANYI_CUDA_LAUNCH_CHECK();
-      loss_kernel<<<launch_blocks(samples, kThreads), kThreads, 0, stream>>>(
-          chunk_sums.get(), samples, cpr, loss.get(), trace.get(), tl,
-          traced ? t / opt.trace_every : -1);
-      HARSANYI_CUDA_LAUNCH_CHECK();
+      if (progress) {  // report what the device has done, not what the host has queued
+        HARSANYI_CUDA_CHECK(cudaStreamSynchronize(stream));
+        progress->advance(static_cast<std::uint64_t>(t1 - t0) * samples);
+      }
     }
-    if (progress && (t + 1) % kProgressEvery == 0)
-      progress->advance(static_cast<std::uint64_t>(kProgressEvery) * samples);
-    if (last) break;
-
-    sign_kernel<T><<<blocks2, kThreads, 0, stream>>>(ao.get(), empty.get(), g0.get(), n, samples);
-    HARSANYI_CUDA_LAUNCH_CHECK();
-    lattice_transform(LatticeOp::MoebiusTranspose, ao.get(), n, 2 * samples, stream);
-    const T eta = static_cast<T>(sgd_learning_rate(opt.lr, opt.iters, t));
-    update_kernel<T><<<blocks, kThreads, 0, stream>>>(a, o, g0.get(), p.get(), q.get(), bp.get(),
-                                                      bq.get(), eta, momentum, t == 0, n, total);
-    HARSANYI_CUDA_LAUNCH_CHECK();
+  } else {
+    staged_iterations(v.get(), p.get(), q.get(), bp.get(), bq.get(), ao.get(), bound.get(),
+                      empty.get(), g0.get(), chunk_sums.get(), loss.get(), trace.get(), n,
+                      samples, opt, tl, momentum, stream, progress);
   }
 
   copy_to_host(out.and_, a, total, stream);
@@ -315,12 +534,11 @@ void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const S
   copy_to_host(out.loss, loss.get(), samples, stream);
   copy_to_host(out.trace, trace.get(), samples * static_cast<std::uint64_t>(tl), stream);
   HARSANYI_CUDA_CHECK(cudaStreamSynchronize(stream));
-  if (progress) progress->advance(static_cast<std::uint64_t>(opt.iters % kProgressEvery) * samples);
 }
 
 #define HARSANYI_INSTANTIATE(T)                                                        \
   template void fit_and_or_sgd_batch<T>(const T*, std::size_t, int, const SgdOptions&, \
-                                        AndOrBatch<T>&, Progress*);
+                                        AndOrBatch<T>&, Progress*, SgdKernel);
 HARSANYI_INSTANTIATE(float)
 HARSANYI_INSTANTIATE(double)
 #undef HARSANYI_INSTANTIATE

@@ -20,6 +20,19 @@ namespace harsanyi {
 
 namespace {
 
+// On the GPU, LibTorch may pick cuDNN's convolution algorithms by timing them or by the free
+// memory at the moment (so two identical runs can differ) and computes float32 convolutions in
+// TF32 (10-bit mantissas). A study must be bitwise reproducible and its v(S) exact to float32
+// rounding, since interactions are differences of many v(S): fixed deterministic algorithms,
+// full float32 precision.
+void use_reproducible_cuda_kernels() {
+  auto& context = at::globalContext();
+  context.setBenchmarkCuDNN(false);
+  context.setDeterministicCuDNN(true);
+  context.setAllowTF32CuDNN(false);
+  context.setAllowTF32CuBLAS(false);
+}
+
 constexpr std::int64_t kCheckpointFormat = 1;
 
 bool file_exists(const std::string& path) {
@@ -206,6 +219,7 @@ class TorchNetwork final : public Network {
     }
     if (device.is_cuda() && !torch::cuda::is_available())
       throw UserError("device '" + name + "': CUDA is not available to LibTorch");
+    if (device.is_cuda()) use_reproducible_cuda_kernels();
     if (device == device_) return;
     if (script_) {
       script_->to(device);

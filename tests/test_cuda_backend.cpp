@@ -125,6 +125,51 @@ void replay_column_pass(Replay& rep, int first, int count) {
     ASSERT_EQ(covered[e], 1) << "column pass covers element " << e << " " << covered[e] << "x";
 }
 
+// A wide column pass of lattice_kernels.cu over bits [first, first + count): the register bits,
+// then the three warp bits of each (register, lane) cube.
+void replay_wide_pass(Replay& rep, int first, int count) {
+  ASSERT_GE(first, ix::kWideLaneBits);
+  const int reg_bits = count - ix::kWideWarpBits;
+  const unsigned regs = 1u << reg_bits, warps = 1u << ix::kWideWarpBits, lanes = 32;
+  const std::uint64_t tiles = ix::wide_tile_count(rep.total, count);
+  ASSERT_EQ(tiles << (count + ix::kWideLaneBits), rep.total);
+  std::vector<int> covered(rep.total, 0);
+  for (std::uint64_t t = 0; t < tiles; ++t) {
+    for (unsigned w = 0; w < warps; ++w)
+      for (unsigned l = 0; l < lanes; ++l)
+        for (unsigned j = 0; j < regs; ++j) {
+          const std::uint64_t e = ix::wide_element(t, w, l, j, first, count);
+          ASSERT_LT(e, rep.total);
+          ++covered[e];
+          if (l > 0) {  // consecutive lanes: consecutive elements (coalesced)
+            ASSERT_EQ(e, ix::wide_element(t, w, l - 1, j, first, count) + 1);
+          }
+        }
+    for (int b = 0; b < reg_bits; ++b)
+      for (unsigned w = 0; w < warps; ++w)
+        for (unsigned l = 0; l < lanes; ++l)
+          for (unsigned j = 0; j < regs; ++j) {
+            if (j & (1u << b)) continue;
+            const std::uint64_t e = ix::wide_element(t, w, l, j, first, count);
+            const std::uint64_t pe = ix::wide_element(t, w, l, j | (1u << b), first, count);
+            rep.update(e, pe, first + b);
+            rep.update(pe, e, first + b);
+          }
+    for (int b = 0; b < ix::kWideWarpBits; ++b)
+      for (unsigned j = 0; j < regs; ++j)
+        for (unsigned l = 0; l < lanes; ++l)
+          for (unsigned u = 0; u < warps; ++u) {
+            if (u & (1u << b)) continue;
+            const std::uint64_t e = ix::wide_element(t, u, l, j, first, count);
+            const std::uint64_t pe = ix::wide_element(t, u | (1u << b), l, j, first, count);
+            rep.update(e, pe, first + reg_bits + b);
+            rep.update(pe, e, first + reg_bits + b);
+          }
+  }
+  for (std::uint64_t e = 0; e < rep.total; ++e)
+    ASSERT_EQ(covered[e], 1) << "wide pass covers element " << e << " " << covered[e] << "x";
+}
+
 void replay_transform(int n, std::uint64_t samples, ix::TileShape s, int max_group) {
   SCOPED_TRACE("n=" + std::to_string(n) + " samples=" + std::to_string(samples) + " tile=(" +
                std::to_string(s.lane_bits) + "," + std::to_string(s.thread_bits) + "," +
@@ -140,7 +185,12 @@ void replay_transform(int n, std::uint64_t samples, ix::TileShape s, int max_gro
   EXPECT_EQ(covered, n);
   Replay rep(n, samples);
   if (n > 0) replay_tile_pass(rep, plan.low_bits, s);  // the kernels skip n = 0 (identity)
-  for (int g = 0; g < plan.groups; ++g) replay_column_pass(rep, plan.first[g], plan.count[g]);
+  for (int g = 0; g < plan.groups; ++g) {
+    if (ix::is_wide_group(plan.count[g]))
+      replay_wide_pass(rep, plan.first[g], plan.count[g]);
+    else
+      replay_column_pass(rep, plan.first[g], plan.count[g]);
+  }
   for (std::uint64_t e = 0; e < rep.total; ++e) {
     ASSERT_EQ(rep.bits[e].size(), static_cast<std::size_t>(n)) << "element " << e;
     for (int b = 0; b < n; ++b) ASSERT_EQ(rep.bits[e][b], b) << "element " << e << " out of order";
@@ -155,15 +205,17 @@ TEST(CudaIndex, EveryPairOncePerBitInIncreasingOrder) {
   for (const ix::TileShape& s : shapes)
     for (int n = 0; n <= 10; ++n)
       for (std::uint64_t samples : {1, 2, 3, 5})
-        for (int group : {1, 2, 3, 6}) replay_transform(n, samples, s, group);
+        for (int group : {1, 2, 3, 5}) replay_transform(n, samples, s, group);
 }
 
 TEST(CudaIndex, KernelShapeReplays) {
-  // The shape and group sizes the kernels use, on rows shorter and longer than a tile.
-  for (int n : {0, 1, 3, 5, 7, 8, 10, 11, 12, 14, 17})
+  // The shape and group sizes the kernels use, on rows shorter and longer than a tile: register
+  // column passes (n = 12..16), wide passes of 6 (n = 17) and 9 bits (n = 20).
+  for (int n : {0, 1, 3, 5, 7, 8, 10, 11, 12, 14, 16, 17})
     for (std::uint64_t samples : {1, 3})
       for (unsigned es : {4u, 8u})
         replay_transform(n, samples, ix::kKernelTile, ix::column_max_group(es));
+  replay_transform(20, 1, ix::kKernelTile, ix::column_max_group(4));
 }
 
 TEST(CudaIndex, KernelPlansCoverAllSizes) {
@@ -173,9 +225,20 @@ TEST(CudaIndex, KernelPlansCoverAllSizes) {
       EXPECT_LE(mg, ix::kKernelMaxGroup);
       const ix::PassPlan plan = ix::make_pass_plan(n, ix::kKernelTile.tile_bits, mg);
       int covered = plan.low_bits;
-      for (int g = 0; g < plan.groups; ++g) covered += plan.count[g];
+      for (int g = 0; g < plan.groups; ++g) {
+        if (ix::is_wide_group(plan.count[g])) {
+          EXPECT_GE(plan.first[g], ix::kWideLaneBits);
+        } else {
+          EXPECT_LE(plan.count[g], ix::kKernelRegisterGroup);
+        }
+        covered += plan.count[g];
+      }
       EXPECT_EQ(covered, n);
       EXPECT_LE(plan.groups, 64);
+      // every pass reads and writes the array once: n = 28 in three passes (11 + 9 + 8 bits)
+      if (n == 28) {
+        EXPECT_EQ(plan.groups + 1, 3);
+      }
       EXPECT_EQ(plan.low_bits, std::min(n, ix::kKernelTile.tile_bits));
     }
 }
@@ -431,7 +494,12 @@ TEST(CudaTransforms, LargeSingleSample) {
   for (Which w : kAll) compare_transform<double>(w, 22, 1, stream.get());
   compare_transform<float>(Which::Moebius, 22, 1, stream.get());
   compare_transform<float>(Which::OrT, 22, 1, stream.get());
-  compare_transform<double>(Which::Moebius, 23, 2, stream.get());  // two column passes of 6
+  // n = 22: a wide pass of 6 bits and a register pass of 5; n = 20: one wide pass of 9 bits;
+  // n = 23: two wide passes of 6; n = 26: wide passes of 8 and 7 bits
+  for (Which w : kAll) compare_transform<double>(w, 20, 1, stream.get());
+  compare_transform<float>(Which::Zeta, 20, 3, stream.get());
+  compare_transform<double>(Which::Moebius, 23, 2, stream.get());
+  compare_transform<float>(Which::Moebius, 26, 1, stream.get());
 }
 
 TEST(CudaTransforms, RejectsBadArguments) {
@@ -523,6 +591,53 @@ TEST(CudaSgd, BatchOfRandomSamplesMatchesCpu) {
   harsanyi::fit_and_or_sgd_batch(vf.data(), samples, n, opt, cpuf);
   cu::fit_and_or_sgd_batch(vf.data(), samples, n, opt, gpuf);
   for (std::size_t s = 0; s < samples; ++s) EXPECT_LT(rel(gpuf.loss[s], cpuf.loss[s]), 1e-4);
+}
+
+// The fused kernel (one block per sample) and the staged kernels (one launch per step) do the
+// same operations in the same order: every output bitwise equal, in both precisions, for every n
+// the fused kernel takes (block sizes 32..1024, tails of the loss sum when n < 3).
+template <class T>
+void fused_equals_staged(int n, std::size_t samples, int iters) {
+  SCOPED_TRACE("n=" + std::to_string(n) + " bytes=" + std::to_string(sizeof(T)));
+  const std::size_t len = std::size_t{1} << n;
+  std::vector<T> v = random_values<T>(samples * len, 500 + n);
+  for (auto& x : v) x *= T(3);
+  harsanyi::SgdOptions opt;
+  opt.iters = iters;
+  opt.lr = 1e-3;
+  opt.qthres = 0.04;
+  opt.trace_every = 7;
+  harsanyi::AndOrBatch<T> fused, staged;
+  harsanyi::Progress progress("test", static_cast<std::uint64_t>(iters) * samples, "it", false);
+  cu::fit_and_or_sgd_batch(v.data(), samples, n, opt, fused, &progress, cu::SgdKernel::Fused);
+  EXPECT_EQ(progress.done(), static_cast<std::uint64_t>(iters) * samples);
+  cu::fit_and_or_sgd_batch(v.data(), samples, n, opt, staged, nullptr, cu::SgdKernel::Staged);
+  const auto same = [](const auto& a, const auto& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
+  };
+  EXPECT_TRUE(same(fused.and_, staged.and_)) << "I_and";
+  EXPECT_TRUE(same(fused.or_, staged.or_)) << "I_or";
+  EXPECT_TRUE(same(fused.p, staged.p)) << "p";
+  EXPECT_TRUE(same(fused.q, staged.q)) << "q";
+  EXPECT_TRUE(same(fused.loss, staged.loss)) << "loss";
+  EXPECT_TRUE(same(fused.trace, staged.trace)) << "trace";
+  ASSERT_EQ(fused.loss.size(), samples);
+  EXPECT_TRUE(std::isfinite(fused.loss[0]));
+}
+
+TEST(CudaSgd, FusedEqualsStagedBitwise) {
+  REQUIRE_GPU();
+  for (int n : {0, 1, 2, 3, 5, 8, 9, 10, 11, 12}) {
+    const int iters = n <= 10 ? 300 : 60;  // 300: more than one launch of 256 iterations
+    fused_equals_staged<double>(n, 5, iters);
+    fused_equals_staged<float>(n, 3, iters);
+  }
+  harsanyi::SgdOptions opt;
+  opt.iters = 1;
+  harsanyi::AndOrBatch<double> out;
+  std::vector<double> v(std::size_t{1} << 13, 1.0);
+  EXPECT_THROW(cu::fit_and_or_sgd_batch(v.data(), 1, 13, opt, out, nullptr, cu::SgdKernel::Fused),
+               std::invalid_argument);
 }
 
 TEST(CudaSgd, RefusesABatchThatDoesNotFit) {

@@ -247,6 +247,9 @@ else
   bench "gpu_moebius_batched_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 6 -e 16 -s 1024 -n 21 -w 3
   # the papers' protocol: n = 10, 20000 iterations, 1024 samples (target <= 10 s)
   bench "gpu_sgd_${TAG}_${DAY}" "$B/gpu_sgd_perf" -b 10 -e 10 -s 1024 --iters 20000 -n 3 -w 1
+  # a study's batch: 40 samples (20 train + 20 test) per epoch, n = 8..12
+  bench "gpu_sgd_s40_${TAG}_${DAY}" "$B/gpu_sgd_perf" -b 8 -e 12 -s 40 --iters 20000 -n 3 -w 1 \
+    --cpu-n 2
   # masked forward on the GPU against plain batched inference (target: overhead <= 11 %, i.e.
   # >= 90 % of the plain throughput), at the default chunk and at a large one
   bench "gpu_masked_forward_${TAG}_${DAY}" "$B/masked_forward_perf" -b 9 -e 16 -n 11 -w 2 -t 1 \
