@@ -11,8 +11,9 @@ PKGS=(
   libgtest-dev libbenchmark-dev
   libtomlplusplus-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   dataset-fashion-mnist
-  python3-h5py python3-numpy
+  python3-h5py python3-numpy python3-matplotlib
   procps
+  slurm-wlm munge
 )
 
 missing=()
