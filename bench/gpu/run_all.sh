@@ -265,35 +265,47 @@ nvidia-smi --query-gpu=temperature.gpu,clocks.sm,clocks.mem,power.draw --format=
 # ---------------------------------------------------------------------------------------------
 if [[ $STUDY == 1 ]]; then
   step "the default study end to end: GPU vs CPU"
-  # The embedded default (Fashion-MNIST, LeNet, 31 epochs, 20 + 20 samples), once with
-  # runtime.device = cuda and once with cpu on all cores; wall time of each and the per-epoch
-  # mean orders side by side (training on the GPU is not bitwise the CPU's: cuDNN's kernels).
-  study_run() {  # study_run DEVICE
-    local dev=$1 t0 t1 rc
+  # The embedded default (Fashion-MNIST, LeNet, 31 epochs, 20 + 20 samples, v stored): on the GPU
+  # (training and analysis), then on the CPU (all cores) from scratch, for the two wall times.
+  # Training on the GPU does not give the CPU's weights bitwise, so the GPU study's checkpoints
+  # are also analysed on the CPU (--resume on copied checkpoints): compare_studies.py sets the
+  # two analyses of the same models side by side (v(S), losses, mean orders).
+  study_run() {  # study_run NAME DEVICE [ARGS...]
+    local name=$1 dev=$2 t0 t1 rc
+    shift 2
     t0=$(date +%s.%N)
     set +e
-    "$HARSANYI" run --force --no-report --set runtime.device="$dev" \
-      --set output.path="$BUILD/study_$dev.h5" >"$REPORT/study_$dev.log" 2>&1
+    "$HARSANYI" run --no-report --set runtime.device="$dev" --set 'interactions.store=["values"]' \
+      --set output.path="$BUILD/study_$name.h5" "$@" >"$REPORT/study_$name.log" 2>&1
     rc=$?
     set -e
     t1=$(date +%s.%N)
     if [[ $rc -ne 0 ]]; then
-      tail -n 20 "$REPORT/study_$dev.log"
-      fail_step "the default study on $dev exited with $rc (see study_$dev.log)"
+      tail -n 20 "$REPORT/study_$name.log"
+      fail_step "the default study ($name, $dev) exited with $rc (see study_$name.log)"
       return 0
     fi
-    echo "$dev $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')" >>"$REPORT/study_times.txt"
-    tail -n 3 "$REPORT/study_$dev.log"
+    echo "$name $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')" >>"$REPORT/study_times.txt"
+    tail -n 2 "$REPORT/study_$name.log"
   }
-  rm -f "$REPORT/study_times.txt"
-  study_run cuda
-  study_run cpu
+  rm -rf "$REPORT/study_times.txt" "$BUILD"/study_*.h5 "$BUILD"/study_*.h5.part "$BUILD"/study_*.h5.ckpt
+  study_run cuda cuda --force
+  study_run cpu cpu --force
+  if [[ -d $BUILD/study_cuda.h5.ckpt ]]; then
+    cp -r "$BUILD/study_cuda.h5.ckpt" "$BUILD/study_cpu_same.h5.ckpt"
+    study_run cpu_same cpu --resume
+  fi
   cat "$REPORT/study_times.txt"
-  "$HARSANYI" report "$BUILD/study_cuda.h5" >"$REPORT/study_cuda_report.txt" 2>&1 || true
-  "$HARSANYI" report "$BUILD/study_cpu.h5" >"$REPORT/study_cpu_report.txt" 2>&1 || true
+  for name in cuda cpu cpu_same; do
+    "$HARSANYI" report "$BUILD/study_$name.h5" >"$REPORT/study_${name}_report.txt" 2>&1 || true
+  done
+  if [[ -e $BUILD/study_cpu_same.h5 ]]; then
+    "${HARSANYI_TEST_PYTHON:-/usr/bin/python3}" "$ROOT/bench/gpu/compare_studies.py" \
+      "$BUILD/study_cuda.h5" "$BUILD/study_cpu_same.h5" 2>&1 | tee "$REPORT/study_gpu_vs_cpu.txt" ||
+      fail_step "the GPU and CPU analyses of the same models differ (study_gpu_vs_cpu.txt)"
+  fi
 fi
 
-# ---------------------------------------------------------------------------------------------
 # ---------------------------------------------------------------------------------------------
 step "tests: the whole ctest suite"
 # Tests that use /usr/bin/python3 with h5py, or Fashion-MNIST in /usr/share/datasets, depend on
