@@ -228,7 +228,8 @@ int main(int argc, char** argv) {
         return 0;
       }
       run.progress = !quiet && root;
-      harsanyi::install_stop_handlers();  // a stop signal only sets a flag that run_study reads
+      // A stop signal only sets a flag that run_study reads at its safe points.
+      harsanyi::install_stop_handlers(root);
       const auto s = harsanyi::run_study(run, world);
       if (s.stop_signal != 0 || s.stopped_until) {
         std::string resume = "harsanyi run";

@@ -13,8 +13,10 @@ namespace harsanyi {
 /// Exit code of a run stopped by a signal: the study is resumable with `--resume`.
 constexpr int kStopExitCode = 3;
 
-/// Installs the handler for SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 (one-shot per signal).
-void install_stop_handlers();
+/// Installs the handler for SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 (one-shot per signal). With
+/// `announce` (rank 0 of a job), the handler also writes one line to stderr saying that the
+/// signal arrived and the run will stop at its next safe point.
+void install_stop_handlers(bool announce);
 
 /// The number of the first stop signal received since install_stop_handlers(), else 0.
 int stop_signal();

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # A private one-node Slurm cluster on localhost (munged, slurmctld, slurmd), for tests of slurm/.
 # Source it, then:
 #   cluster_start DIR   state, sockets, logs and slurm.conf under DIR (exports SLURM_CONF);
@@ -14,13 +15,16 @@
 CLUSTER_DIR=""
 CLUSTER_ERROR=""
 
-# _free_port: a TCP port nobody listens on now.
-_free_port() {
-  /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+# _free_ports: two distinct TCP ports nobody listens on now (slurmctld's, slurmd's).
+_free_ports() {
+  /usr/bin/python3 -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))'
 }
 
 cluster_start() {
-  local S=$1 cpus mem
+  local S=$1 cpus mem ports
   CLUSTER_DIR=$S
   mkdir -p "$S"/{munge,state,spool,log} || return 1
   chmod 700 "$S/munge"
@@ -36,13 +40,18 @@ cluster_start() {
     CLUSTER_ERROR="munged did not start: $(cat "$S/log/munged.start")"
     return 1
   fi
+  read -r -a ports <<<"$(_free_ports)"
+  if ((${#ports[@]} != 2)); then
+    CLUSTER_ERROR="no free TCP ports for slurmctld and slurmd (/usr/bin/python3 needed to find them)"
+    return 1
+  fi
   # cred_expire=10: a requeued job may start again 10 s after its requeue (Slurm's default,
   # 120 s, would make the requeue test wait two minutes).
   cat >"$S/slurm.conf" <<EOF
 ClusterName=harsanyi-test
 SlurmctldHost=localhost
-SlurmctldPort=$(_free_port)
-SlurmdPort=$(_free_port)
+SlurmctldPort=${ports[0]}
+SlurmdPort=${ports[1]}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -87,6 +96,15 @@ EOF
   done
   CLUSTER_ERROR="the node did not become idle within 30 s (sinfo says '${state:-nothing}')"
   return 1
+}
+
+# cluster_watchdog PID: stops the cluster when process PID (the test) is gone, even if it was
+# killed with SIGKILL (a ctest timeout) and could not run its EXIT trap. Run it in the background.
+cluster_watchdog() {
+  while kill -0 "$1" 2>/dev/null; do
+    sleep 2
+  done
+  cluster_stop
 }
 
 cluster_logs() {

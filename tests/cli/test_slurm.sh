@@ -59,6 +59,7 @@ if ! cluster_start "$T/cluster"; then
   exit 1
 fi
 ok "the one-node Slurm cluster is up in $(($(date +%s) - t0)) s"
+cluster_watchdog $$ >/dev/null 2>&1 &
 
 # The jobs run as root here (CI containers): OpenMPI needs this. Never in the templates.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -77,8 +78,8 @@ cat >>"$T/s.toml" <<'TOML'
 threads = 1
 forward_batch = 64
 TOML
-SETS=(--set train.epochs=8 --set 'players.grid=[3,3]' --set interactions.iters=12000
-      --set data.train_limit=1000 --no-report)
+SETS=(--set train.epochs=8 --set train.threads=1 --set 'players.grid=[3,3]'
+      --set interactions.iters=12000 --set data.train_limit=1000 --no-report)
 cd "$T" || exit 1
 
 # submit NAME SBATCH-ARGS... : submits, sets JOB to its id (empty on failure).
