@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "butterfly_ops.cuh"
 #include "cuda_backend.h"
 #include "cuda_check.h"
 #include "lattice_index.h"
@@ -17,32 +18,10 @@ namespace {
 using index::BitLevel;
 using index::TileShape;
 
-// One butterfly between the element without the bit (lo) and the element with it (hi); the same
-// four operations as the CPU kernels.
-struct MoebiusOp {  // I(S) -= I(S \ b)
-  template <class T>
-  __device__ static void apply(T& lo, T& hi) {
-    hi -= lo;
-  }
-};
-struct MoebiusTOp {  // g(S \ b) -= g(S)
-  template <class T>
-  __device__ static void apply(T& lo, T& hi) {
-    lo -= hi;
-  }
-};
-struct ZetaOp {  // f(S) += f(S \ b)
-  template <class T>
-  __device__ static void apply(T& lo, T& hi) {
-    hi += lo;
-  }
-};
-struct ZetaTOp {  // f(S \ b) += f(S)
-  template <class T>
-  __device__ static void apply(T& lo, T& hi) {
-    lo += hi;
-  }
-};
+using ops::MoebiusOp;
+using ops::MoebiusTOp;
+using ops::ZetaOp;
+using ops::ZetaTOp;
 
 // New value of one side of a pair whose other side lives in another thread: the same Op on copies.
 template <class Op, class T>

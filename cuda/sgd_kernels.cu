@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "butterfly_ops.cuh"
 #include "cuda_backend.h"
 #include "cuda_check.h"
 #include "lattice_index.h"
@@ -171,20 +172,6 @@ __global__ void update_kernel(const T* __restrict__ a, const T* __restrict__ o,
 // the CPU's in float64); the loss is summed as chunk_abs_kernel + loss_kernel sum it (one chunk
 // per row, since 2^n <= 4096).
 
-// The two butterflies of the sgd iteration (as MoebiusOp / MoebiusTOp of lattice_kernels.cu).
-struct MoebiusRowOp {  // I(S) -= I(S \ b)
-  template <class T>
-  __device__ static void apply(T& lo, T& hi) {
-    hi -= lo;
-  }
-};
-struct MoebiusTRowOp {  // g(S \ b) -= g(S)
-  template <class T>
-  __device__ static void apply(T& lo, T& hi) {
-    lo -= hi;
-  }
-};
-
 constexpr int kFusedMaxPlayers = 12;
 constexpr int kFusedPerThread = 4;  // subsets per thread (registers per array)
 
@@ -256,7 +243,7 @@ __global__ void __launch_bounds__(1024)
         }
       }
       __syncthreads();
-      block_transform<MoebiusRowOp, T>(a, n);
+      block_transform<ops::MoebiusOp, T>(a, n);
       const bool traced = trace_len > 0 && t % trace_every == 0;
       const bool last = t + 1 == iters;
       if (traced || last) {
@@ -302,7 +289,7 @@ __global__ void __launch_bounds__(1024)
         }
       }
       __syncthreads();
-      block_transform<MoebiusTRowOp, T>(a, n);
+      block_transform<ops::MoebiusTOp, T>(a, n);
       // update
 #pragma unroll
       for (int j = 0; j < kFusedPerThread; ++j) {
