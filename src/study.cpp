@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <chrono>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -122,9 +123,16 @@ std::vector<EpochSource> torchscript_epochs(const std::string& pattern) {
 // Fault injection for the kill-and-resume tests: HARSANYI_FAULT_KILL_AFTER=<stage>:<epoch> (stage
 // "checkpoint" or "epoch") kills the process with SIGKILL right after that step, as a node
 // failure or `kill -9` would.
+// HARSANYI_FAULT_EPOCH_DELAY=<seconds> makes every rank wait that long after each written epoch,
+// so that the stop-signal tests can signal a run in flight however fast the machine is.
 void maybe_kill(const char* stage, int epoch) {
   const char* spec = std::getenv("HARSANYI_FAULT_KILL_AFTER");
   if (spec && fmt::format("{}:{}", stage, epoch) == spec) std::raise(SIGKILL);
+  const char* delay = std::getenv("HARSANYI_FAULT_EPOCH_DELAY");
+  if (delay && std::string(stage) == "epoch") {
+    const double seconds = std::atof(delay);
+    if (seconds > 0) std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  }
 }
 
 std::string checkpoint_path(const std::string& dir, int epoch) {
