@@ -77,3 +77,16 @@ iters = 400
 lr = 1e-4
 TOML
 }
+
+# signal_study FILE: the tiny study made long enough to be signalled in flight (9 players, epochs
+# 0..8, one thread for training and for the analysis, so that its pace barely depends on what
+# else loads the machine); its --set options go to the array SIGNAL_SETS.
+signal_study() {
+  tiny_study "$1"
+  cat >>"$1" <<'TOML'
+[runtime]
+threads = 1
+forward_batch = 64
+TOML
+  SIGNAL_SETS=(--set train.epochs=8 --set train.threads=1 --set 'players.grid=[3,3]' --no-report)
+}

@@ -72,14 +72,8 @@ source "$T/profile"
 unset SBATCH_ACCOUNT HARSANYI_SLURM_DIR
 
 # The tiny study, long enough to be signalled in flight on 2 ranks: 9 players, epochs 0..8.
-tiny_study "$T/s.toml"
-cat >>"$T/s.toml" <<'TOML'
-[runtime]
-threads = 1
-forward_batch = 64
-TOML
-SETS=(--set train.epochs=8 --set train.threads=1 --set 'players.grid=[3,3]'
-      --set interactions.iters=12000 --set data.train_limit=1000 --no-report)
+signal_study "$T/s.toml"
+SETS=("${SIGNAL_SETS[@]}" --set interactions.iters=12000 --set data.train_limit=1000)
 cd "$T" || exit 1
 
 # submit NAME SBATCH-ARGS... : submits, sets JOB to its id (empty on failure).

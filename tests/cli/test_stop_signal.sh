@@ -21,15 +21,8 @@ fi
 
 # The tiny study, made long enough to be signalled in flight: 9 players, 9 epochs (~0.3 s each),
 # 2000 training images (~0.2 s per training epoch).
-tiny_study "$T/s.toml"
-cat >>"$T/s.toml" <<'TOML'
-[runtime]
-threads = 1
-forward_batch = 64
-TOML
-# One training thread: training time then barely depends on what else loads the machine.
-X=(--set train.epochs=8 --set train.threads=1 --set 'players.grid=[3,3]'
-   --set interactions.iters=5000 --set data.train_limit=2000 --no-report)
+signal_study "$T/s.toml"
+X=("${SIGNAL_SETS[@]}" --set interactions.iters=5000 --set data.train_limit=2000)
 run() { timeout 300 "$H" run "$T/s.toml" "${X[@]}" "$@"; }
 
 expect 0 "" "the uninterrupted reference run" -- run --set output.path="$T/ref.h5" --quiet
