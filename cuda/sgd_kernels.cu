@@ -86,6 +86,22 @@ __global__ void combine_kernel(const T* __restrict__ v, const T* __restrict__ p,
   }
 }
 
+// sum_abs's order within a chunk (src/sgd_solver.cpp): lane l < 8 sums |x[m·8 + l]| over the
+// full groups m in order; the chunk is then the lanes 0..7 added in order, then the tail.
+template <class T>
+__device__ __forceinline__ double lane_abs_sum(const T* base, std::uint64_t groups, unsigned lane) {
+  double acc = 0.0;
+  for (std::uint64_t m = 0; m < groups; ++m)
+    acc += fabs(static_cast<double>(base[m * kLossLanes + lane]));
+  return acc;
+}
+template <class T>
+__device__ __forceinline__ double add_abs_tail(double chunk, const T* base, std::uint64_t from,
+                                               std::uint64_t to) {
+  for (std::uint64_t i = from; i < to; ++i) chunk += fabs(static_cast<double>(base[i]));
+  return chunk;
+}
+
 // Σ|x| of each chunk of kLossChunk elements of each row, in sum_abs's order: 8 lanes
 // accumulate elements i ≡ lane (mod 8), then lanes 0..7 and the tail are added in order.
 // Eight consecutive threads handle one chunk (the same loop trip for all eight).
@@ -100,17 +116,11 @@ __global__ void chunk_abs_kernel(const T* __restrict__ x, int n, std::uint64_t c
        id += grid_threads() / kLossLanes) {
     const std::uint64_t row = id / chunks_per_row, c = id % chunks_per_row;
     const T* base = x + (row << n) + c * chunk_len;
-    double acc = 0.0;
-    for (std::uint64_t m = 0; m < groups; ++m)
-      acc += fabs(static_cast<double>(base[m * kLossLanes + lane]));
+    const double acc = lane_abs_sum(base, groups, lane);
     double chunk = 0.0;
     for (unsigned k = 0; k < kLossLanes; ++k)
       chunk += __shfl_sync(group_mask, acc, static_cast<int>(k), kLossLanes);
-    if (lane == 0) {
-      for (std::uint64_t i = groups * kLossLanes; i < chunk_len; ++i)
-        chunk += fabs(static_cast<double>(base[i]));
-      out[id] = chunk;
-    }
+    if (lane == 0) out[id] = add_abs_tail(chunk, base, groups * kLossLanes, chunk_len);
   }
 }
 
@@ -250,23 +260,16 @@ __global__ void __launch_bounds__(1024)
         if (tid == 0) o[0] = w_empty;  // I_or(∅) = w(∅)
         __syncthreads();
         if (tid < 2 * kLossLanes) {  // chunk_abs_kernel's lanes: 8 for row a, 8 for row o
-          const T* x = tid < kLossLanes ? a : o;
-          const unsigned lane = tid & (kLossLanes - 1);
-          double acc = 0.0;
-          for (unsigned m = 0; m < len / kLossLanes; ++m)
-            acc += fabs(static_cast<double>(x[m * kLossLanes + lane]));
-          lane_sums[tid] = acc;
+          lane_sums[tid] = lane_abs_sum(tid < kLossLanes ? a : o, len / kLossLanes,
+                                        tid & (kLossLanes - 1));
         }
         __syncthreads();
         if (tid == 0) {
           double chunk[2];
           for (int r = 0; r < 2; ++r) {
-            const T* x = r == 0 ? a : o;
             double c = 0.0;
             for (unsigned k = 0; k < kLossLanes; ++k) c += lane_sums[r * kLossLanes + k];
-            for (unsigned i = (len / kLossLanes) * kLossLanes; i < len; ++i)
-              c += fabs(static_cast<double>(x[i]));
-            chunk[r] = c;
+            chunk[r] = add_abs_tail(c, r == 0 ? a : o, (len / kLossLanes) * kLossLanes, len);
           }
           double ta = 0.0, to = 0.0;
           ta += chunk[0];
