@@ -120,12 +120,12 @@ std::vector<EpochSource> torchscript_epochs(const std::string& pattern) {
   return out;
 }
 
-// Fault injection for the kill-and-resume tests: HARSANYI_FAULT_KILL_AFTER=<stage>:<epoch> (stage
-// "checkpoint" or "epoch") kills the process with SIGKILL right after that step, as a node
-// failure or `kill -9` would.
-// HARSANYI_FAULT_EPOCH_DELAY=<seconds> makes every rank wait that long after each written epoch,
-// so that the stop-signal tests can signal a run in flight however fast the machine is.
-void maybe_kill(const char* stage, int epoch) {
+// Fault injection at the end of a step (stage "checkpoint" or "epoch"):
+//  - HARSANYI_FAULT_KILL_AFTER=<stage>:<epoch> kills the process with SIGKILL right after that
+//    step, as a node failure or `kill -9` would (the kill-and-resume tests);
+//  - HARSANYI_FAULT_EPOCH_DELAY=<seconds> makes every rank wait that long after each written
+//    epoch, so that the stop-signal tests can signal a run in flight however fast the machine is.
+void fault_point(const char* stage, int epoch) {
   const char* spec = std::getenv("HARSANYI_FAULT_KILL_AFTER");
   if (spec && fmt::format("{}:{}", stage, epoch) == spec) std::raise(SIGKILL);
   const char* delay = std::getenv("HARSANYI_FAULT_EPOCH_DELAY");
@@ -208,7 +208,7 @@ double train_all(Context& c, std::vector<EpochSource>& epochs, bool train) {
                                   "change the optimizer",
                                   e, s.loss));
     net->save_checkpoint(checkpoint_path(c.ckpt_dir, e));
-    maybe_kill("checkpoint", e);
+    fault_point("checkpoint", e);
     progress.advance(1);
     if (stop_signal() != 0) break;  // a safe point: the checkpoints on disk are whole
   }
@@ -781,7 +781,7 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
       writer->write_block(own_epoch ? result.block : nothing);
       sum.t_write = world.max(seconds_since(t0));  // the epoch summary's own write is not timed
       writer->end_epoch(sum);
-      maybe_kill("epoch", sum.epoch);
+      fault_point("epoch", sum.epoch);
       progress.advance(S);
       progress.note(fmt::format(
           "run: epoch {}: loss {:.4f} train / {:.4f} test (gap {:+.4f}), accuracy {:.3f} / {:.3f}, "
