@@ -379,13 +379,18 @@ void copy_to_host(Vector& dst, const T* src, std::size_t count, cudaStream_t str
 
 // The iterations with one launch per step over the whole batch (any n).
 template <class T>
-void staged_iterations(const T* v, T* p, T* q, T* bp, T* bq, T* ao, const T* bound, T* empty,
-                       T* g0, double* chunk_sums, double* loss, double* trace, int n,
-                       std::uint64_t samples, const SgdOptions& opt, int tl, T momentum,
-                       cudaStream_t stream, Progress* progress) {
+void staged_iterations(const T* v, T* p, T* q, T* bp, T* bq, T* ao, const T* bound, double* loss,
+                       double* trace, int n, std::uint64_t samples, const SgdOptions& opt, int tl,
+                       T momentum, cudaStream_t stream, Progress* progress) {
   const std::uint64_t len = subset_count(n);
   const std::uint64_t total = samples * len;
   const std::uint64_t cpr = loss_chunks_per_row(len);
+  // The staged steps' own scratch: w(∅) and sign(I_or(∅)) per sample, the loss's chunk sums.
+  DeviceArray<T> empty_array(samples), g0_array(samples);
+  DeviceArray<double> chunk_array(2 * samples * cpr);
+  T* empty = empty_array.get();
+  T* g0 = g0_array.get();
+  double* chunk_sums = chunk_array.get();
   T* a = ao;
   T* o = ao + total;
   const unsigned blocks = launch_blocks(total, kThreads);
@@ -464,10 +469,9 @@ void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const S
   out.resize(samples, n, tl);
   OwnStream own;
   const cudaStream_t stream = own.get();
-  const std::uint64_t cpr = loss_chunks_per_row(len);
   DeviceArray<T> v(total), p(total), q(total), bp(total), bq(total), ao(2 * total);
-  DeviceArray<T> bound(samples), empty(samples), g0(samples);
-  DeviceArray<double> chunk_sums(2 * samples * cpr), loss(samples);
+  DeviceArray<T> bound(samples);
+  DeviceArray<double> loss(samples);
   DeviceArray<double> trace(samples * static_cast<std::uint64_t>(tl));
   T* a = ao.get();
   T* o = ao.get() + total;
@@ -513,8 +517,7 @@ void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const S
     }
   } else {
     staged_iterations(v.get(), p.get(), q.get(), bp.get(), bq.get(), ao.get(), bound.get(),
-                      empty.get(), g0.get(), chunk_sums.get(), loss.get(), trace.get(), n,
-                      samples, opt, tl, momentum, stream, progress);
+                      loss.get(), trace.get(), n, samples, opt, tl, momentum, stream, progress);
   }
 
   copy_to_host(out.and_, a, total, stream);
