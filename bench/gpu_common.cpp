@@ -12,6 +12,7 @@
 
 #include "cuda_backend.h"
 #include "gpu_timer.h"
+#include "planted_game.h"
 
 namespace harsanyi::bench::gpu {
 namespace {
@@ -100,6 +101,31 @@ bool annotate_json(const std::string& path, const std::string& device, const std
     return false;
   }
   return true;
+}
+
+std::size_t cpu_refit_samples(const Case& c) {
+  const long long given = c.opt->extra_int("cpu-n");
+  const std::size_t m = given > 0 ? static_cast<std::size_t>(given)
+                                  : std::max<std::size_t>(2, static_cast<std::size_t>(c.threads));
+  return std::min(m, c.samples);
+}
+
+std::vector<double> planted_inputs(int n, std::size_t samples) {
+  const std::size_t len = std::size_t{1} << n;
+  std::vector<double> v(samples * len), noise(len);
+  for (std::size_t s = 0; s < samples; ++s) {
+    const auto game = harsanyi::random_planted_game(n, n, std::min(n, 4), 500 + s);
+    const std::vector<double> g = game.values();
+    fill_uniform(noise.data(), len, 9000 + s);
+    for (std::size_t i = 0; i < len; ++i) v[s * len + i] = g[i] + 0.5 * noise[i];
+  }
+  return v;
+}
+
+std::vector<std::size_t> evenly_spaced(std::size_t m, std::size_t samples) {
+  std::vector<std::size_t> picked;
+  for (std::size_t k = 0; k < m; ++k) picked.push_back(m == 1 ? 0 : k * (samples - 1) / (m - 1));
+  return picked;
 }
 
 }  // namespace harsanyi::bench::gpu

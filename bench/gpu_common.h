@@ -4,6 +4,8 @@
 /// twin. Pure C++ (no CUDA headers).
 #pragma once
 
+#include <cstddef>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -46,5 +48,24 @@ void record_event_times(const Case& c, const std::string& kernel, const std::vec
 /// per result row, `event_timings` (per kernel: median_s, min_s, max_s, times_s after warm-up) to
 /// the JSON twin written by run_benchmark(). Returns false (and says why on stderr) on failure.
 bool annotate_json(const std::string& path, const std::string& device, const std::string& timing);
+
+// --- What the GPU solver benchmarks (gpu_sgd_perf, gpu_optimal_perf) share ---------------------
+
+/// Samples refitted on the CPU for the check: --cpu-n, or max(2, threads); at most the batch.
+std::size_t cpu_refit_samples(const Case& c);
+
+/// @brief The solver benchmarks' inputs, [samples, 2^n] in double: sample s is a planted game
+/// (n AND + n OR terms with integer coefficients, orders 1..min(n, 4), seed 500 + s) plus
+/// 0.5·U[-1, 1) noise (seed 9000 + s).
+std::vector<double> planted_inputs(int n, std::size_t samples);
+
+/// m sample indices evenly spaced over [0, samples), the first and the last included.
+std::vector<std::size_t> evenly_spaced(std::size_t m, std::size_t samples);
+
+/// Row gs of g (rows of `len` elements) bitwise equal to row es of e.
+template <class V>
+bool row_same(const V& g, std::size_t gs, const V& e, std::size_t es, std::size_t len) {
+  return std::memcmp(g.data() + gs * len, e.data() + es * len, len * sizeof(g[0])) == 0;
+}
 
 }  // namespace harsanyi::bench::gpu

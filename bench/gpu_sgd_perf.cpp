@@ -17,7 +17,6 @@
 #include "gpu_common.h"
 #include "gpu_timer.h"
 #include "lattice_transforms.h"
-#include "planted_game.h"
 #include "sgd_solver.h"
 
 namespace hb = harsanyi::bench;
@@ -36,14 +35,6 @@ int iters_for(const hb::Case& c) {
   return static_cast<int>(std::max<long long>(100, given >> (c.n - kFullItersMaxN)));
 }
 
-// Samples refitted on the CPU: --cpu-n, or max(2, threads); at most the batch.
-std::size_t cpu_samples_for(const hb::Case& c) {
-  const long long given = c.opt->extra_int("cpu-n");
-  const std::size_t m = given > 0 ? static_cast<std::size_t>(given)
-                                  : std::max<std::size_t>(2, static_cast<std::size_t>(c.threads));
-  return std::min(m, c.samples);
-}
-
 template <class T>
 struct GpuSgdState : hb::TypedState {
   using value_type = T;
@@ -58,7 +49,7 @@ struct GpuSgdState : hb::TypedState {
       : n(c.n),
         samples(c.samples),
         len(subset_count(c.n)),
-        m(cpu_samples_for(c)),
+        m(hg::cpu_refit_samples(c)),
         v(c.samples * subset_count(c.n)) {
     opt.iters = iters_for(c);
     const std::string& k = c.opt->extra.at("kernel");
@@ -69,17 +60,10 @@ struct GpuSgdState : hb::TypedState {
     } else if (k != "auto") {
       throw std::runtime_error("--kernel must be auto, fused or staged, not '" + k + "'");
     }
-    // As extract_perf: a planted game (integer AND and OR terms of orders 1..4) plus uniform
-    // noise in [-0.5, 0.5).
-    std::vector<double> noise(len);
-    for (std::size_t s = 0; s < samples; ++s) {
-      const auto game = harsanyi::random_planted_game(n, n, std::min(n, 4), 500 + s);
-      const std::vector<double> g = game.values();
-      hb::fill_uniform(noise.data(), len, 9000 + s);
-      for (std::size_t i = 0; i < len; ++i) v[s * len + i] = static_cast<T>(g[i] + 0.5 * noise[i]);
-    }
-    // Evenly spaced samples, the first and the last included.
-    for (std::size_t k = 0; k < m; ++k) picked.push_back(m == 1 ? 0 : k * (samples - 1) / (m - 1));
+    // As extract_perf: a planted game plus uniform noise (hg::planted_inputs).
+    const std::vector<double> g = hg::planted_inputs(n, samples);
+    std::copy(g.begin(), g.end(), v.begin());
+    picked = hg::evenly_spaced(m, samples);
     v_cpu.resize(m * len);
     for (std::size_t k = 0; k < m; ++k)
       std::copy_n(v.begin() + picked[k] * len, len, v_cpu.begin() + k * len);
@@ -111,11 +95,6 @@ double row_error(const V& g, std::size_t gs, const V& e, std::size_t es, std::si
 template <class V>
 bool rows_same(const V& a, const V& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
-}
-
-template <class V>
-bool row_same(const V& g, std::size_t gs, const V& e, std::size_t es, std::size_t len) {
-  return std::memcmp(g.data() + gs * len, e.data() + es * len, len * sizeof(g[0])) == 0;
 }
 
 }  // namespace
@@ -166,7 +145,7 @@ int main(int argc, char** argv) {
   op.memory_bytes = [](const hb::Case& c) {
     // v and the four outputs of the GPU batch, and of the CPU refit (with its work arrays)
     return c.samples * subset_count(c.n) * hb::dtype_size(c.dtype) * 9 +
-           cpu_samples_for(c) * harsanyi::sgd_bytes_per_sample(c.n, hb::dtype_size(c.dtype)) +
+           hg::cpu_refit_samples(c) * harsanyi::sgd_bytes_per_sample(c.n, hb::dtype_size(c.dtype)) +
            (std::size_t{1} << 20);
   };
   op.setup = hb::make_state<GpuSgdState>;
@@ -232,7 +211,7 @@ int main(int argc, char** argv) {
                           : pair == &s.gpu.p   ? s.cpu.p
                                                : s.cpu.q;
           d_arrays = std::max(d_arrays, row_error(*pair, g, e, k, s.len));
-          same = same && row_same(*pair, g, e, k, s.len);
+          same = same && hg::row_same(*pair, g, e, k, s.len);
         }
       }
       row["d_loss"] = d_loss;

@@ -15,6 +15,7 @@ struct CUstream_st;
 
 namespace harsanyi {
 struct SgdOptions;
+struct OptimalOptions;
 template <class T> struct AndOrBatch;
 class Progress;
 }  // namespace harsanyi
@@ -59,6 +60,20 @@ template <class T>
 void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const SgdOptions& opt,
                           AndOrBatch<T>& out, Progress* progress = nullptr,
                           SgdKernel kernel = SgdKernel::Auto);
+
+/// @brief The optimal solver (src/optimal_solver.h) on the GPU for a batch of samples held on
+/// the host: every sample's PDHG iterations, restarts and certificate on the device, the
+/// crossovers (restricted LPs) on the host at the checks. Same semantics as
+/// harsanyi::fit_and_or_optimal_batch (float64 results equal the CPU's bitwise); fills and_,
+/// or_, p, q, loss, trace, bound and iterations. `progress` advances by one per finished sample.
+template <class T>
+void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
+                              const OptimalOptions& opt, AndOrBatch<T>& out,
+                              Progress* progress = nullptr);
+
+/// @brief Device bytes the GPU optimal fit needs per sample (19 arrays of 2^n elements, 3 of
+/// 2^n doubles, chunk sums and scalars); the step sizes (4 arrays of 2^n) come once on top.
+std::size_t optimal_device_bytes_per_sample(int n, std::size_t element_size);
 
 /// @brief Device bytes the GPU sgd fit needs per sample (7 arrays of 2^n elements and a few
 /// scalars); the loss trace, 8 bytes per recorded entry, comes on top.

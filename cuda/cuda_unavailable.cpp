@@ -19,6 +19,7 @@ int device_count(std::string* reason) {
 std::string device_description() { return ""; }
 std::size_t device_free_bytes() { return 0; }
 std::size_t sgd_device_bytes_per_sample(int, std::size_t) { unavailable(); }
+std::size_t optimal_device_bytes_per_sample(int, std::size_t) { unavailable(); }
 
 template <class T> void lattice_transform(LatticeOp, T*, int, std::size_t, Stream) { unavailable(); }
 template <class T> void or_transform(T*, int, std::size_t, Stream) { unavailable(); }
@@ -28,13 +29,20 @@ void fit_and_or_sgd_batch(const T*, std::size_t, int, const SgdOptions&, AndOrBa
                           Progress*, SgdKernel) {
   unavailable();
 }
+template <class T>
+void fit_and_or_optimal_batch(const T*, std::size_t, int, const OptimalOptions&, AndOrBatch<T>&,
+                              Progress*) {
+  unavailable();
+}
 
 #define HARSANYI_INSTANTIATE(T)                                                             \
   template void lattice_transform<T>(LatticeOp, T*, int, std::size_t, Stream);              \
   template void or_transform<T>(T*, int, std::size_t, Stream);                              \
   template void or_transform_transpose<T>(T*, int, std::size_t, Stream);                    \
   template void fit_and_or_sgd_batch<T>(const T*, std::size_t, int, const SgdOptions&,      \
-                                        AndOrBatch<T>&, Progress*, SgdKernel);
+                                        AndOrBatch<T>&, Progress*, SgdKernel);         \
+  template void fit_and_or_optimal_batch<T>(const T*, std::size_t, int,                     \
+                                            const OptimalOptions&, AndOrBatch<T>&, Progress*);
 HARSANYI_INSTANTIATE(float)
 HARSANYI_INSTANTIATE(double)
 #undef HARSANYI_INSTANTIATE

@@ -18,9 +18,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "abs_sums.cuh"
 #include "butterfly_ops.cuh"
 #include "cuda_backend.h"
 #include "cuda_check.h"
+#include "device_memory.h"
 #include "lattice_index.h"
 #include "lattice_internal.h"
 #include "lattice_transforms.h"
@@ -31,27 +33,8 @@
 namespace harsanyi::cuda {
 namespace {
 
-constexpr std::uint64_t kLossChunk = 4096;  // chunk of sum_abs in src/sgd_solver.cpp
-constexpr unsigned kLossLanes = 8;          // its accumulator lanes
 constexpr int kThreads = 256;
 constexpr int kProgressEvery = 256;  // iterations between progress updates
-
-std::uint64_t loss_chunk_length(std::uint64_t len) {
-  return std::min(len, kLossChunk);
-}
-std::uint64_t loss_chunks_per_row(std::uint64_t len) {
-  return len / loss_chunk_length(len);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Device helpers with the CPU's exact semantics
-
-__device__ __forceinline__ std::uint64_t global_thread() {
-  return static_cast<std::uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ std::uint64_t grid_threads() {
-  return static_cast<std::uint64_t>(gridDim.x) * blockDim.x;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Kernels
@@ -83,60 +66,6 @@ __global__ void combine_kernel(const T* __restrict__ v, const T* __restrict__ p,
     a[k] = ak;
     o[index::reversed_element(k, n)] = -ov;
     if ((k & mask) == 0) empty[s] = ov;
-  }
-}
-
-// sum_abs's order within a chunk (src/sgd_solver.cpp): lane l < 8 sums |x[m·8 + l]| over the
-// full groups m in order; the chunk is then the lanes 0..7 added in order, then the tail.
-template <class T>
-__device__ __forceinline__ double lane_abs_sum(const T* base, std::uint64_t groups, unsigned lane) {
-  double acc = 0.0;
-  for (std::uint64_t m = 0; m < groups; ++m)
-    acc += fabs(static_cast<double>(base[m * kLossLanes + lane]));
-  return acc;
-}
-template <class T>
-__device__ __forceinline__ double add_abs_tail(double chunk, const T* base, std::uint64_t from,
-                                               std::uint64_t to) {
-  for (std::uint64_t i = from; i < to; ++i) chunk += fabs(static_cast<double>(base[i]));
-  return chunk;
-}
-
-// Σ|x| of each chunk of kLossChunk elements of each row, in sum_abs's order: 8 lanes
-// accumulate elements i ≡ lane (mod 8), then lanes 0..7 and the tail are added in order.
-// Eight consecutive threads handle one chunk (the same loop trip for all eight).
-template <class T>
-__global__ void chunk_abs_kernel(const T* __restrict__ x, int n, std::uint64_t chunks,
-                                 std::uint64_t chunks_per_row, std::uint64_t chunk_len,
-                                 double* __restrict__ out) {
-  const unsigned lane = threadIdx.x & (kLossLanes - 1);
-  const unsigned group_mask = 0xFFu << (threadIdx.x & 24u);
-  const std::uint64_t groups = chunk_len / kLossLanes;
-  for (std::uint64_t id = global_thread() / kLossLanes; id < chunks;
-       id += grid_threads() / kLossLanes) {
-    const std::uint64_t row = id / chunks_per_row, c = id % chunks_per_row;
-    const T* base = x + (row << n) + c * chunk_len;
-    const double acc = lane_abs_sum(base, groups, lane);
-    double chunk = 0.0;
-    for (unsigned k = 0; k < kLossLanes; ++k)
-      chunk += __shfl_sync(group_mask, acc, static_cast<int>(k), kLossLanes);
-    if (lane == 0) out[id] = add_abs_tail(chunk, base, groups * kLossLanes, chunk_len);
-  }
-}
-
-// loss[s] = Σ chunks of I_and's row + Σ chunks of I_or's row (in order); also into the trace.
-__global__ void loss_kernel(const double* __restrict__ chunk_sums, std::uint64_t samples,
-                            std::uint64_t chunks_per_row, double* __restrict__ loss,
-                            double* __restrict__ trace, int trace_len, int slot) {
-  for (std::uint64_t s = global_thread(); s < samples; s += grid_threads()) {
-    const double* ca = chunk_sums + s * chunks_per_row;
-    const double* co = chunk_sums + (samples + s) * chunks_per_row;
-    double ta = 0.0, to = 0.0;
-    for (std::uint64_t c = 0; c < chunks_per_row; ++c) ta += ca[c];
-    for (std::uint64_t c = 0; c < chunks_per_row; ++c) to += co[c];
-    const double l = ta + to;
-    loss[s] = l;
-    if (slot >= 0) trace[s * static_cast<std::uint64_t>(trace_len) + slot] = l;
   }
 }
 
@@ -179,8 +108,8 @@ __global__ void update_kernel(const T* __restrict__ a, const T* __restrict__ o,
 // v, p, q and the momentum buffers of them in registers; the rows a and o live in shared memory,
 // where the transforms run bit by bit in increasing order. Every element sees the operations of
 // the staged kernels above in the same order, so the results are bitwise the staged ones (and
-// the CPU's in float64); the loss is summed as chunk_abs_kernel + loss_kernel sum it (one chunk
-// per row, since 2^n <= 4096).
+// the CPU's in float64); the loss is summed as chunk_abs_kernel + pair_loss_kernel sum it (one
+// chunk per row, since 2^n <= 4096).
 
 constexpr int kFusedMaxPlayers = 12;
 constexpr int kFusedPerThread = 4;  // subsets per thread (registers per array)
@@ -326,57 +255,6 @@ __global__ void __launch_bounds__(1024)
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Host-side RAII
-
-template <class T>
-class DeviceArray {
- public:
-  explicit DeviceArray(std::size_t count) {
-    if (count > 0)
-      HARSANYI_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&ptr_), count * sizeof(T)));
-  }
-  ~DeviceArray() {
-    if (ptr_) cudaFree(ptr_);  // no throw from a destructor
-  }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-  T* get() const { return ptr_; }
-
- private:
-  T* ptr_ = nullptr;
-};
-
-class OwnStream {
- public:
-  OwnStream() { HARSANYI_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
-  ~OwnStream() {
-    if (stream_) cudaStreamDestroy(stream_);
-  }
-  OwnStream(const OwnStream&) = delete;
-  OwnStream& operator=(const OwnStream&) = delete;
-  cudaStream_t get() const { return stream_; }
-
- private:
-  cudaStream_t stream_ = nullptr;
-};
-
-std::string gib(std::uint64_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.2f GiB", static_cast<double>(bytes) / (1u << 30));
-  return text;
-}
-
-// dst: a vector (any allocator) already sized to hold `count` elements.
-template <class Vector, class T>
-void copy_to_host(Vector& dst, const T* src, std::size_t count, cudaStream_t stream) {
-  static_assert(sizeof(*dst.data()) == sizeof(T), "element types differ");
-  if (count == 0) return;
-  if (dst.size() < count) throw std::logic_error("sgd (GPU): output not sized");
-  HARSANYI_CUDA_CHECK(
-      cudaMemcpyAsync(dst.data(), src, count * sizeof(T), cudaMemcpyDeviceToHost, stream));
-}
-
 // The iterations with one launch per step over the whole batch (any n).
 template <class T>
 void staged_iterations(const T* v, T* p, T* q, T* bp, T* bq, T* ao, const T* bound, double* loss,
@@ -409,7 +287,7 @@ void staged_iterations(const T* v, T* p, T* q, T* bp, T* bq, T* ao, const T* bou
       chunk_abs_kernel<T><<<loss_blocks, kThreads, 0, stream>>>(
           ao, n, chunks, cpr, loss_chunk_length(len), chunk_sums);
       HARSANYI_CUDA_LAUNCH_CHECK();
-      loss_kernel<<<launch_blocks(samples, kThreads), kThreads, 0, stream>>>(
+      pair_loss_kernel<<<launch_blocks(samples, kThreads), kThreads, 0, stream>>>(
           chunk_sums, samples, cpr, loss, trace, tl, traced ? t / opt.trace_every : -1);
       HARSANYI_CUDA_LAUNCH_CHECK();
     }
@@ -520,12 +398,12 @@ void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const S
                       loss.get(), trace.get(), n, samples, opt, tl, momentum, stream, progress);
   }
 
-  copy_to_host(out.and_, a, total, stream);
-  copy_to_host(out.or_, o, total, stream);
-  copy_to_host(out.p, p.get(), total, stream);
-  copy_to_host(out.q, q.get(), total, stream);
-  copy_to_host(out.loss, loss.get(), samples, stream);
-  copy_to_host(out.trace, trace.get(), samples * static_cast<std::uint64_t>(tl), stream);
+  copy_to_host("sgd (GPU)", out.and_, a, total, stream);
+  copy_to_host("sgd (GPU)", out.or_, o, total, stream);
+  copy_to_host("sgd (GPU)", out.p, p.get(), total, stream);
+  copy_to_host("sgd (GPU)", out.q, q.get(), total, stream);
+  copy_to_host("sgd (GPU)", out.loss, loss.get(), samples, stream);
+  copy_to_host("sgd (GPU)", out.trace, trace.get(), samples * static_cast<std::uint64_t>(tl), stream);
   HARSANYI_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 

@@ -33,8 +33,10 @@ template <class T>
 void fit_and_or_batch(const T* v, std::size_t samples, int n, const SolverOptions& opt, bool gpu,
                       AndOrBatch<T>& out, Progress* progress) {
   if (opt.solver == "optimal") {
-    // The optimal solver has no GPU version yet: it always runs on the CPU kernels.
-    fit_and_or_optimal_batch(v, samples, n, opt.optimal, out, progress);
+    if (gpu)
+      cuda::fit_and_or_optimal_batch(v, samples, n, opt.optimal, out, progress);
+    else
+      fit_and_or_optimal_batch(v, samples, n, opt.optimal, out, progress);
     return;
   }
   if (opt.solver != "sgd") check_solver_options(opt);
@@ -53,7 +55,7 @@ std::size_t and_or_bytes_per_sample(const SolverOptions& opt, int n, std::size_t
 
 std::size_t and_or_device_bytes_per_sample(const SolverOptions& opt, int n,
                                            std::size_t element_size) {
-  return opt.solver == "optimal" ? 0  // runs on the CPU (fit_and_or_batch)
+  return opt.solver == "optimal" ? cuda::optimal_device_bytes_per_sample(n, element_size)
                                  : cuda::sgd_device_bytes_per_sample(n, element_size);
 }
 

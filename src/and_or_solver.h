@@ -29,8 +29,8 @@ const char* and_or_solver_names();
 /// invalid: unknown solver, iterations, learning rate, tolerance, qthres, trace interval.
 void check_solver_options(const SolverOptions& opt);
 
-/// @brief Fits a batch of samples with the chosen solver: sgd on the GPU when `gpu` is true (the
-/// caller has checked one is usable), optimal always on the CPU. Fills every member of `out`: and_, or_ (raw), p, q, loss,
+/// @brief Fits a batch of samples with the chosen solver, on the GPU when `gpu` is true (the
+/// caller has checked one is usable). Fills every member of `out`: and_, or_ (raw), p, q, loss,
 /// trace, bound (NaN for sgd) and iterations.
 template <class T>
 void fit_and_or_batch(const T* v, std::size_t samples, int n, const SolverOptions& opt, bool gpu,
@@ -39,7 +39,7 @@ void fit_and_or_batch(const T* v, std::size_t samples, int n, const SolverOption
 /// Host bytes per sample of the chosen solver (values, outputs and work arrays).
 std::size_t and_or_bytes_per_sample(const SolverOptions& opt, int n, std::size_t element_size);
 
-/// Device bytes per sample of the chosen solver on the GPU (0 for optimal, which runs on the CPU).
+/// Device bytes per sample of the chosen solver on the GPU.
 std::size_t and_or_device_bytes_per_sample(const SolverOptions& opt, int n,
                                            std::size_t element_size);
 

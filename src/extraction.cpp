@@ -133,15 +133,12 @@ ExtractSummary extract_typed(const ExtractOptions& opt, const h5::File& in, int 
   if (world.size() > 1 && opt.progress) std::fprintf(stderr, "extract: %s\n", d.describe().c_str());
 
   std::string device_note;
-  // The optimal solver has no GPU version yet: it runs on the CPU kernels.
   // Every rank uses the same kernels (a rank without a GPU makes them all use the CPU), so the
   // results do not depend on which rank owns a sample.
   const bool gpu_here =
-      and_or && !optimal && opt.device != "cpu" && use_cuda(opt.device, device_note);
+      and_or && opt.device != "cpu" && use_cuda(opt.device, device_note);
   const bool gpu = !world.any(!gpu_here);
   if (gpu_here && !gpu) device_note = "another rank has no GPU: every rank uses the CPU kernels";
-  if (optimal && opt.device != "cpu")
-    device_note = "the optimal solver runs on the CPU kernels (no GPU version yet)";
   if (!device_note.empty() && opt.progress) std::fprintf(stderr, "extract: %s\n", device_note.c_str());
 
   // Memory: refuse before allocating when one sample will not fit in this rank's share of the

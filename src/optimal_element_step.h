@@ -8,6 +8,7 @@
 /// and already scaled by the primal weight.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "host_device.h"
@@ -72,6 +73,66 @@ HARSANYI_HD void pc_steps(std::uint64_t s, int n, T& tx, T& ty, T& sa, T& so) {
     ty = static_cast<T>(1.0 / pk);
   sa = static_cast<T>(1.0 / pk);
   so = s == 0 ? T(1) : static_cast<T>(1.0 / pk);
+}
+
+/// Elements per chunk of the solver's sums (residuals, certificate): each chunk is summed in
+/// element order, the chunks in chunk order, so the sums do not depend on the threads.
+constexpr std::uint64_t kSumChunk = 4096;
+
+/// Elements of one chunk of a row of 2^n elements (the whole row when it is shorter).
+HARSANYI_HD std::uint64_t sum_chunk_length(int n) {
+  const std::uint64_t len = std::uint64_t{1} << n;
+  return len < kSumChunk ? len : kSumChunk;
+}
+
+/// @brief Where the GPU solver stores the per-element term of element k (row k >> n) for the
+/// chunk sums: chunk c = global chunk index, position j in the chunk; slot j·chunks + c. Threads
+/// that sum consecutive chunks then read consecutive slots, each chunk in element order.
+HARSANYI_HD std::uint64_t term_slot(std::uint64_t k, int n, std::uint64_t chunks) {
+  const std::uint64_t cl = sum_chunk_length(n);
+  return (k % cl) * chunks + k / cl;
+}
+
+/// @brief The restart scheme of the restarted Halpern PDHG, per sample: a restart when the
+/// fixed-point residual r fell to 0.2·r0 (r0 its value after the last restart), or to 0.8·r0
+/// and grew since the previous iteration, or when the run since the last restart reached 36%
+/// of all iterations; at a restart the primal weight ω moves to the geometric mean of ω and
+/// ‖Δλ‖ / ‖Δx‖ (the distances travelled since the last restart). Uses only correctly rounded
+/// operations (sqrt, ·, /), so host and device agree bitwise.
+struct RestartControl {
+  double omega = 1.0;     ///< primal weight (steps τ/ω, σ·ω)
+  double r0 = -1.0;       ///< residual after the last restart (< 0: not yet measured)
+  double rprev = 0.0;     ///< residual of the previous iteration (when have_prev)
+  bool have_prev = false;
+  std::int64_t k = 0;     ///< Halpern steps since the last restart
+};
+
+/// @brief After iteration `it` (1-based, counted over the whole run) with the squared sums
+/// (s_res: fixed-point residual in the step metric; s_x, s_l: primal and dual distances from
+/// the anchor): updates `c` and returns true when the iterate restarts.
+HARSANYI_HD bool restart_control(RestartControl& c, std::int64_t it, double s_res, double s_x,
+                                 double s_l) {
+  const double r = sqrt(s_res);
+  if (c.r0 < 0) c.r0 = r;
+  const bool restart = r <= 0.2 * c.r0 || (r <= 0.8 * c.r0 && c.have_prev && r > c.rprev) ||
+                       static_cast<double>(c.k) >= 0.36 * static_cast<double>(it);
+  if (restart) {
+    const double dx = sqrt(s_x), dl = sqrt(s_l);
+    if (dx > 1e-10 && dl > 1e-10) c.omega = sqrt(dl / dx * c.omega);
+    c.k = 0;
+    c.r0 = -1.0;
+    c.have_prev = false;
+  } else {
+    c.rprev = r;
+    c.have_prev = true;
+    ++c.k;
+  }
+  return restart;
+}
+
+/// Halpern weight of the next step after k steps since the restart: k / (k + 1), rounded to T.
+template <class T> HARSANYI_HD T halpern_weight(std::int64_t k) {
+  return static_cast<T>(static_cast<double>(k) / static_cast<double>(k + 1));
 }
 
 }  // namespace harsanyi::optimal_step

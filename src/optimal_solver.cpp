@@ -14,6 +14,7 @@
 
 #include "lattice_transforms.h"
 #include "optimal_element_step.h"
+#include "optimal_internal.h"
 #include "progress.h"
 #include "sgd_element_step.h"
 #include "sample_schedule.h"
@@ -41,7 +42,7 @@ template <class T> void or_synthesis_transpose(T* data, int n) {
 
 namespace {
 
-constexpr std::size_t kChunk = 4096;
+constexpr std::size_t kChunk = optimal_step::kSumChunk;
 
 inline bool elementwise_threads(std::size_t len) {
   return len >= (std::size_t{1} << 16) && !omp_in_parallel();
@@ -85,8 +86,10 @@ template <class T> struct Steps {
   }
 };
 
-// Primal objective at the feasible point of (x, y): q = clamp(x + y − v), p = (x − y)/2, then
-// I_and = M(½(v+q)+p), I_or = O(½(v+q)−p) exactly as the sgd protocol forms them.
+}  // namespace
+
+namespace optimal_detail {
+
 template <class T>
 double feasible_objective(const T* v, const T* x, const T* y, T b, int n, bool par, T* p, T* q,
                           T* a, T* o) {
@@ -100,6 +103,15 @@ double feasible_objective(const T* v, const T* x, const T* y, T b, int n, bool p
   or_transform(o, n);
   return sum_abs(a, len) + sum_abs(o, len);
 }
+
+}  // namespace optimal_detail
+
+namespace {
+
+using optimal_detail::Crossover;
+using optimal_detail::crossover_attempt;
+using optimal_detail::crossover_estimate;
+using optimal_detail::feasible_objective;
 
 template <class T> struct Workspace {
   LatticeVector<T> x, y, la, lo, x0, y0, la0, lo0, xn, yn, ka, ko;
@@ -124,6 +136,11 @@ double certify(const T* lam_a, const T* lam_o, int n, double b, Workspace<T>& w)
   for (std::size_t i = 0; i < len; ++i) w.mu_a[i] = 0.5 * (w.mu_a[i] + w.mu_o[i]);
   return std::max(best, optimal_dual_bound(w.mu_a.data(), w.vd.data(), n, b, w.work.data()));
 }
+
+}  // namespace
+
+namespace optimal_detail {
+namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Crossover ("reduced LP polishing"). Near the optimum the nonzeros of (a, o) = (I_and, I_or)
@@ -150,15 +167,6 @@ inline double basis_entry(std::uint64_t s, std::uint64_t c, std::uint64_t len) {
   const std::uint64_t t = c - len;
   return (t == 0 || (t & s) != 0) ? 1.0 : 0.0;
 }
-
-struct Crossover {
-  std::vector<std::uint64_t> rows, cols, sol_cols;  // sol_cols: the columns of a_c
-  std::vector<double> tab, mu_r, a_c, mu;
-  std::vector<std::size_t> basis;
-  std::vector<std::pair<double, std::uint64_t>> cand;
-  double credit = 0.0;  // work units of iterations since the last attempt
-  double need = 0.0;    // credit the next attempt waits for (the last attempt's work)
-};
 
 // The restricted dual LP above by a dense tableau simplex (Dantzig's rule, Bland's after
 // 4·(rows + columns) pivots against cycling). Fills cx.mu_r (|R|) and cx.a_c (|C|); false when
@@ -269,6 +277,8 @@ inline double touch_edge(const double* vd, double bd, std::uint64_t len) {
   for (std::uint64_t s = 0; s < len; ++s) vmax = std::max(vmax, std::fabs(vd[s]));
   return bd - 1e-10 * (vmax + bd);
 }
+
+}  // namespace
 
 // Estimated work units of a crossover attempt at a point with feasible form q: a restricted LP
 // of about |R| rows and |R| columns takes ~4|R| pivots on a 2|R| × 4|R| tableau. Infinite when
@@ -395,6 +405,10 @@ bool crossover_attempt(const T* a, const T* o, const T* q, const double* vd, dou
   return true;
 }
 
+}  // namespace optimal_detail
+
+namespace {
+
 template <class T>
 OptimalStats fit_one(const T* v, int n, const OptimalOptions& opt, const Steps<T>& st, T* a,
                      T* o, T* p, T* q, double* trace) {
@@ -436,19 +450,18 @@ OptimalStats fit_one(const T* v, int n, const OptimalOptions& opt, const Steps<T
   const int tl = optimal_trace_length(opt);
   if (trace && tl > 0) trace[0] = best_loss;
 
-  const double eta = 0.99;
-  double omega = opt.primal_weight > 0 ? opt.primal_weight : 1.0;
-  double r0 = -1.0, rprev = std::numeric_limits<double>::infinity();
-  std::int64_t k = 0;  // Halpern step since the last restart
+  optimal_step::RestartControl ctl;
+  ctl.omega = optimal_detail::initial_primal_weight(opt);
   std::int64_t it = 0;
   bool converged = gap_closed();
   Crossover cx;
   LatticeVector<T> xb, yb;  // the crossover's primal point (allocated at its first attempt)
-  const double iter_units = static_cast<double>(len) * (4 * n + 24);
+  const double iter_units = optimal_detail::iteration_units(n);
   while (!converged && it < opt.max_iters) {
     ++it;
     cx.credit += iter_units;
-    const T tau_scale = static_cast<T>(eta / omega), sigma_scale = static_cast<T>(omega);
+    const T tau_scale = static_cast<T>(optimal_detail::kStepEta / ctl.omega);
+    const T sigma_scale = static_cast<T>(ctl.omega);
     // Mᵀλ_a, Oᵀλ_o
     std::copy(w.la.begin(), w.la.end(), w.xn.begin());
     std::copy(w.lo.begin(), w.lo.end(), w.yn.begin());
@@ -520,14 +533,7 @@ OptimalStats fit_one(const T* v, int n, const OptimalOptions& opt, const Steps<T
       if (converged) break;
     }
     // restart (to the new point) or a reflected Halpern step towards the anchor
-    const double r = std::sqrt(sums[0]);
-    if (r0 < 0) r0 = r;
-    const bool restart = r <= 0.2 * r0 || (r <= 0.8 * r0 && r > rprev) ||
-                         static_cast<double>(k) >= 0.36 * static_cast<double>(it);
-    if (restart) {
-      const double dx = std::sqrt(sums[1]), dl = std::sqrt(sums[2]);
-      if (dx > 1e-10 && dl > 1e-10)
-        omega = std::exp(0.5 * std::log(dl / dx) + 0.5 * std::log(omega));
+    if (optimal_step::restart_control(ctl, it, sums[0], sums[1], sums[2])) {
       std::swap(w.x, w.xn);
       std::swap(w.y, w.yn);
       std::swap(w.la, w.ka);
@@ -536,13 +542,8 @@ OptimalStats fit_one(const T* v, int n, const OptimalOptions& opt, const Steps<T
       w.y0 = w.y;
       w.la0 = w.la;
       w.lo0 = w.lo;
-      k = 0;
-      r0 = -1.0;
-      rprev = std::numeric_limits<double>::infinity();
     } else {
-      rprev = r;
-      ++k;
-      const T hw = static_cast<T>(static_cast<double>(k) / static_cast<double>(k + 1));
+      const T hw = optimal_step::halpern_weight<T>(ctl.k);
 #pragma omp parallel for schedule(static) if (par)
       for (std::size_t i = 0; i < len; ++i) {
         w.x[i] = optimal_step::halpern(w.xn[i], w.x[i], w.x0[i], hw);
@@ -566,7 +567,9 @@ OptimalStats fit_one(const T* v, int n, const OptimalOptions& opt, const Steps<T
   return stats;
 }
 
-void check_options(const OptimalOptions& opt) {
+}  // namespace
+
+void optimal_detail::check_options(const OptimalOptions& opt) {
   if (!(opt.tol > 0)) throw std::invalid_argument("optimal: tol must be > 0");
   if (opt.max_iters < 0) throw std::invalid_argument("optimal: max_iters must be >= 0");
   if (opt.check_every < 1) throw std::invalid_argument("optimal: check_every must be >= 1");
@@ -575,15 +578,14 @@ void check_options(const OptimalOptions& opt) {
   if (!(opt.qthres >= 0)) throw std::invalid_argument("optimal: qthres must be >= 0");
 }
 
-}  // namespace
-
 double optimal_dual_bound(const double* mu, const double* v, int n, double b, double* work) {
   const std::size_t len = subset_count(n);
-  double dot = 0.0, l1 = 0.0;
-  for (std::size_t i = 0; i < len; ++i) {
-    dot += mu[i] * v[i];
-    l1 += std::fabs(mu[i]);
-  }
+  const auto sums = chunked_sums<2>(len, elementwise_threads(len),
+                                    [&](std::size_t i, std::array<double, 2>& acc) {
+                                      acc[0] += mu[i] * v[i];
+                                      acc[1] += std::fabs(mu[i]);
+                                    });
+  const double dot = sums[0], l1 = sums[1];
   std::copy(mu, mu + len, work);
   zeta_transpose(work, n);
   double c = std::max(1.0, max_abs(work, len));
@@ -596,7 +598,7 @@ double optimal_dual_bound(const double* mu, const double* v, int n, double b, do
 template <class T>
 OptimalStats fit_and_or_optimal(const T* v, int n, const OptimalOptions& opt, T* and_out,
                                 T* or_out, T* p, T* q, double* trace, Progress* progress) {
-  check_options(opt);
+  optimal_detail::check_options(opt);
   const Steps<T> st(n);
   const OptimalStats s = fit_one(v, n, opt, st, and_out, or_out, p, q, trace);
   if (progress) progress->advance(1);
@@ -606,7 +608,7 @@ OptimalStats fit_and_or_optimal(const T* v, int n, const OptimalOptions& opt, T*
 template <class T>
 void fit_and_or_optimal_batch(const T* v, std::size_t samples, int n, const OptimalOptions& opt,
                               AndOrBatch<T>& out, Progress* progress) {
-  check_options(opt);
+  optimal_detail::check_options(opt);
   const std::size_t len = subset_count(n);
   const int tl = optimal_trace_length(opt);
   out.resize(samples, n, tl);
@@ -627,6 +629,13 @@ void fit_and_or_optimal_batch(const T* v, std::size_t samples, int n, const Opti
 }
 
 #define HARSANYI_INSTANTIATE(T)                                                                \
+  template double optimal_detail::feasible_objective<T>(const T*, const T*, const T*, T, int,  \
+                                                        bool, T*, T*, T*, T*);                 \
+  template double optimal_detail::crossover_estimate<T>(const T*, const double*, double, int,  \
+                                                        std::size_t);                          \
+  template bool optimal_detail::crossover_attempt<T>(                                          \
+      const T*, const T*, const T*, const double*, double, int, std::size_t, double,           \
+      optimal_detail::Crossover&, double*, double*, T*, T*, double*, double&);                 \
   template void or_synthesis_transpose<T>(T*, int);                                            \
   template OptimalStats fit_and_or_optimal<T>(const T*, int, const OptimalOptions&, T*, T*, T*, \
                                               T*, double*, Progress*);                         \

@@ -206,16 +206,18 @@ grep -Eq '^GPUs usable: [1-9]' "$REPORT/devices.txt" || die "harsanyi devices re
 
 # ---------------------------------------------------------------------------------------------
 step "CUDA tests: none may skip"
-TCB=$(find "$BUILD/tests" -maxdepth 2 -name test_cuda_backend -type f -perm -u+x | head -n 1)
-[[ -n $TCB ]] || die "test_cuda_backend was not built"
-set +e
-"$TCB" --gtest_output="json:$REPORT/test_cuda_backend.json" 2>&1 | tee "$REPORT/test_cuda_backend.log"
-tcb_rc=${PIPESTATUS[0]}
-set -e
-[[ $tcb_rc -eq 0 ]] || fail_step "test_cuda_backend failed (exit $tcb_rc): see test_cuda_backend.log"
-if grep -q '\[  SKIPPED \]' "$REPORT/test_cuda_backend.log"; then
-  fail_step "CUDA tests were skipped on the GPU machine (see test_cuda_backend.log)"
-fi
+for tname in test_cuda_backend test_cuda_optimal; do
+  TCB=$(find "$BUILD/tests" -maxdepth 2 -name "$tname" -type f -perm -u+x | head -n 1)
+  [[ -n $TCB ]] || die "$tname was not built"
+  set +e
+  "$TCB" --gtest_output="json:$REPORT/$tname.json" 2>&1 | tee "$REPORT/$tname.log"
+  tcb_rc=${PIPESTATUS[0]}
+  set -e
+  [[ $tcb_rc -eq 0 ]] || fail_step "$tname failed (exit $tcb_rc): see $tname.log"
+  if grep -q '\[  SKIPPED \]' "$REPORT/$tname.log"; then
+    fail_step "CUDA tests were skipped on the GPU machine (see $tname.log)"
+  fi
+done
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,6 +240,8 @@ if [[ $QUICK == 1 ]]; then
   bench "gpu_moebius_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 10 -e 20 -i 5 -n 5
   bench "gpu_moebius_batched_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 10 -e 10 -s 64 -n 5
   bench "gpu_sgd_${TAG}_${DAY}" "$B/gpu_sgd_perf" -b 10 -e 10 -s 64 --iters 2000 -n 1
+  bench "gpu_optimal_${TAG}_${DAY}" "$B/gpu_optimal_perf" -b 8 -e 10 -i 2 -s 64 -n 1 -w 0 \
+    -t "$(nproc)"
   bench "gpu_masked_forward_${TAG}_${DAY}" "$B/masked_forward_perf" -b 9 -e 12 -i 3 -n 5 -t 1 \
     --device cuda
 else
@@ -250,6 +254,11 @@ else
   # a study's batch: 40 samples (20 train + 20 test) per epoch, n = 8..12
   bench "gpu_sgd_s40_${TAG}_${DAY}" "$B/gpu_sgd_perf" -b 8 -e 12 -s 40 --iters 20000 -n 3 -w 1 \
     --cpu-n 2
+  # the optimal solver: a large batch, and a study's batch of 40 samples, against the CPU
+  bench "gpu_optimal_${TAG}_${DAY}" "$B/gpu_optimal_perf" -b 8 -e 12 -s 1024 -n 3 -w 1 \
+    -t "$(nproc)"
+  bench "gpu_optimal_s40_${TAG}_${DAY}" "$B/gpu_optimal_perf" -b 8 -e 12 -s 40 -n 3 -w 1 \
+    -t "$(nproc)" --cpu-n 40
   # masked forward on the GPU against plain batched inference (target: overhead <= 11 %, i.e.
   # >= 90 % of the plain throughput), at the default chunk and at a large one
   bench "gpu_masked_forward_${TAG}_${DAY}" "$B/masked_forward_perf" -b 9 -e 16 -n 11 -w 2 -t 1 \
@@ -294,6 +303,11 @@ if [[ $STUDY == 1 ]]; then
   if [[ -d $BUILD/study_cuda.h5.ckpt ]]; then
     cp -r "$BUILD/study_cuda.h5.ckpt" "$BUILD/study_cpu_same.h5.ckpt"
     study_run cpu_same cpu --resume
+    # the same models analysed with the optimal solver, on the GPU and on the CPU
+    for dev in cuda cpu; do
+      cp -r "$BUILD/study_cuda.h5.ckpt" "$BUILD/study_optimal_$dev.h5.ckpt"
+      study_run "optimal_$dev" "$dev" --resume --set 'interactions.solver="optimal"'
+    done
   fi
   cat "$REPORT/study_times.txt"
   for name in cuda cpu cpu_same; do
@@ -304,6 +318,32 @@ if [[ $STUDY == 1 ]]; then
       "$BUILD/study_cuda.h5" "$BUILD/study_cpu_same.h5" 2>&1 | tee "$REPORT/study_gpu_vs_cpu.txt" ||
       fail_step "the GPU and CPU analyses of the same models differ (study_gpu_vs_cpu.txt)"
   fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+step "study_perf on its own (a crash here is diagnosed with the debugger)"
+# On the first H100 run study_perf died with a call to address 0 about a second in (any device,
+# with or without mpirun) while `harsanyi run` on the same study was fine. Run it once here; if
+# it fails, record what the debugger sees (the return address above the null call names the
+# caller) and which OpenMP and CUDA runtimes each binary loads.
+SP=(--config "$ROOT/bench/configs/scaling_tiny.toml" -b 4 -e 4 -s 4 -n 1 -w 0 -t 1)
+set +e
+"$B/study_perf" "${SP[@]}" >"$REPORT/study_perf_alone.txt" 2>&1
+sp_rc=$?
+set -e
+echo "study_perf alone: exit $sp_rc" | tee -a "$REPORT/study_perf_alone.txt"
+if [[ $sp_rc -ne 0 ]]; then
+  {
+    echo "== ldd study_perf"; ldd "$B/study_perf"
+    echo "== ldd harsanyi"; ldd "$HARSANYI"
+  } >"$REPORT/study_perf_ldd.txt" 2>&1 || true
+  DBG=$(command -v gdb || command -v cuda-gdb || true)
+  if [[ -n $DBG ]]; then
+    timeout 300 "$DBG" -batch -ex run -ex bt -ex 'info registers rip rsp' -ex 'x/8a $sp' \
+      -ex 'info symbol *(void**)$sp' -ex 'info sharedlibrary' -ex 'thread apply all bt 8' \
+      --args "$B/study_perf" "${SP[@]}" >"$REPORT/study_perf_gdb.txt" 2>&1 || true
+  fi
+  fail_step "study_perf exited with $sp_rc on its own (see study_perf_alone.txt, study_perf_gdb.txt)"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -339,7 +379,10 @@ step "summary"
   echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n 1)"
   echo "LibTorch: $(torch_field torch_version) (CUDA $(torch_field torch_cuda), cxx11 ABI $(torch_field torch_cxx11_abi))"
   echo "ctest: $(grep -E 'tests passed|tests failed' "$REPORT/ctest.log" | tail -n 1), $skipped skipped"
-  echo "CUDA tests: $(grep -E '^\[  (PASSED|FAILED)  \]' "$REPORT/test_cuda_backend.log" | tail -n 2 | tr '\n' ' ')"
+  for tname in test_cuda_backend test_cuda_optimal; do
+    [[ -e $REPORT/$tname.log ]] || continue
+    echo "$tname: $(grep -E '^\[  (PASSED|FAILED)  \]' "$REPORT/$tname.log" | tail -n 2 | tr '\n' ' ')"
+  done
   [[ -e $REPORT/study_times.txt ]] && echo "default study wall time (s): $(tr '\n' ' ' <"$REPORT/study_times.txt")"
   for f in "$REPORT"/gpu_*.txt "$REPORT"/cpu_*.txt; do
     [[ -e $f ]] || continue

@@ -1,0 +1,71 @@
+/// @file device_memory.h
+/// @brief Internal host helpers of the CUDA backend's solvers (only for the .cu files of cuda/;
+/// it includes cuda_runtime.h): owning device arrays and streams, checked copies, and sizes in
+/// words for messages.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+
+#include "cuda_check.h"
+
+namespace harsanyi::cuda {
+
+/// A device array of `count` elements (cudaMalloc), freed on destruction.
+template <class T> class DeviceArray {
+ public:
+  explicit DeviceArray(std::size_t count) {
+    if (count > 0)
+      HARSANYI_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&ptr_), count * sizeof(T)));
+  }
+  ~DeviceArray() {
+    if (ptr_) cudaFree(ptr_);  // no throw from a destructor
+  }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  T* get() const { return ptr_; }
+
+ private:
+  T* ptr_ = nullptr;
+};
+
+/// A non-blocking stream of its own, destroyed on destruction.
+class OwnStream {
+ public:
+  OwnStream() { HARSANYI_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
+  ~OwnStream() {
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+  OwnStream(const OwnStream&) = delete;
+  OwnStream& operator=(const OwnStream&) = delete;
+  cudaStream_t get() const { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
+/// "1.50 GiB"
+inline std::string gib(std::uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f GiB", static_cast<double>(bytes) / (1u << 30));
+  return text;
+}
+
+/// @brief Queues the copy of `count` device elements into `dst`, a host vector (any allocator)
+/// already sized to hold them; `what` names the caller in the error when it is not.
+template <class Vector, class T>
+void copy_to_host(const char* what, Vector& dst, const T* src, std::size_t count,
+                  cudaStream_t stream) {
+  static_assert(sizeof(*dst.data()) == sizeof(T), "element types differ");
+  if (count == 0) return;
+  if (dst.size() < count) throw std::logic_error(std::string(what) + ": output not sized");
+  HARSANYI_CUDA_CHECK(
+      cudaMemcpyAsync(dst.data(), src, count * sizeof(T), cudaMemcpyDeviceToHost, stream));
+}
+
+}  // namespace harsanyi::cuda

@@ -1,0 +1,244 @@
+// The optimal solver on the GPU (cuda/optimal_kernels.cu): the index and control logic its
+// kernels share with the CPU, replayed on the CPU (always runs), and the GPU fit against the CPU
+// fit (skipped without a GPU): float64 bitwise, float32 to the solver's tolerance.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cuda_backend.h"
+#include "optimal_element_step.h"
+#include "optimal_solver.h"
+#include "planted_game.h"
+#include "progress.h"
+
+#ifndef HARSANYI_TEST_DATA
+#error "HARSANYI_TEST_DATA must point at tests/data"
+#endif
+
+namespace cu = harsanyi::cuda;
+namespace st = harsanyi::optimal_step;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// CPU replay of the kernels' logic
+
+// The dual kernel stores element k's terms at term_slot(k); the chunk-sum kernel's thread c
+// reads slots j·chunks + c for j = 0.. in turn. Together they must visit each chunk's elements
+// in element order, every element exactly once, within the arrays.
+TEST(CudaOptimalIndex, TermSlotsVisitEachChunkInElementOrder) {
+  for (int n : {0, 1, 3, 11, 12, 13, 14})
+    for (std::uint64_t samples : {1u, 3u}) {
+      SCOPED_TRACE("n=" + std::to_string(n) + " samples=" + std::to_string(samples));
+      const std::uint64_t len = std::uint64_t{1} << n, total = samples * len;
+      const std::uint64_t cl = st::sum_chunk_length(n);
+      ASSERT_EQ(len % cl, 0u);
+      ASSERT_LE(cl, st::kSumChunk);
+      const std::uint64_t chunks = total / cl;
+      std::vector<std::uint64_t> element_of(total, ~std::uint64_t{0});
+      for (std::uint64_t k = 0; k < total; ++k) {
+        const std::uint64_t slot = st::term_slot(k, n, chunks);
+        ASSERT_LT(slot, total);
+        ASSERT_EQ(element_of[slot], ~std::uint64_t{0}) << "two elements share slot " << slot;
+        element_of[slot] = k;
+      }
+      for (std::uint64_t c = 0; c < chunks; ++c)
+        for (std::uint64_t j = 0; j < cl; ++j) {
+          const std::uint64_t k = element_of[j * chunks + c];
+          ASSERT_EQ(k, c * cl + j) << "chunk " << c << " position " << j;
+          ASSERT_EQ(k >> n, (c * cl) >> n) << "a chunk crosses rows";
+        }
+    }
+}
+
+// The restart rule the control kernel and the CPU solver share, on a scripted residual series.
+TEST(CudaOptimalIndex, RestartRuleOnAScriptedRun) {
+  st::RestartControl c;
+  c.omega = 0.5;
+  // iteration 1: r = 1 becomes r0; no restart (k = 0 >= 0.36 is false)
+  EXPECT_FALSE(st::restart_control(c, 1, 1.0, 1.0, 1.0));
+  EXPECT_EQ(c.r0, 1.0);
+  EXPECT_EQ(c.k, 1);
+  // r = 0.9 > 0.8 r0: no restart
+  EXPECT_FALSE(st::restart_control(c, 10, 0.81, 1.0, 1.0));
+  EXPECT_EQ(c.k, 2);
+  // r = 0.7 <= 0.8 r0 but smaller than before: no restart
+  EXPECT_FALSE(st::restart_control(c, 11, 0.49, 1.0, 1.0));
+  // r = 0.75 <= 0.8 r0 and larger than the previous 0.7: restart; ω = sqrt(dl/dx·ω)
+  EXPECT_TRUE(st::restart_control(c, 12, 0.5625, 4.0, 16.0));
+  EXPECT_EQ(c.omega, std::sqrt(2.0 / 1.0 * 0.5));
+  EXPECT_EQ(c.k, 0);
+  EXPECT_LT(c.r0, 0.0);
+  EXPECT_FALSE(c.have_prev);
+  // next residual becomes r0; a drop to 0.2·r0 restarts; tiny distances keep ω
+  EXPECT_FALSE(st::restart_control(c, 13, 4.0, 1.0, 1.0));
+  EXPECT_TRUE(st::restart_control(c, 14, 0.16, 1e-30, 1.0));
+  EXPECT_EQ(c.omega, 1.0);
+  // the run since the restart reaching 36% of all iterations restarts
+  EXPECT_FALSE(st::restart_control(c, 100, 1.0, 1.0, 1.0));  // r0, k = 1
+  for (int i = 0; i < 35; ++i) st::restart_control(c, 100, 1.0, 1.0, 1.0);
+  EXPECT_EQ(c.k, 36);
+  EXPECT_TRUE(st::restart_control(c, 100, 1.0, 1.0, 1.0));
+  EXPECT_EQ(st::halpern_weight<double>(3), 0.75);
+}
+
+TEST(CudaOptimalHost, DeviceBytesPerSample) {
+  for (int n : {0, 4, 12, 20}) {
+    const std::size_t len = std::size_t{1} << n;
+    EXPECT_GE(cu::optimal_device_bytes_per_sample(n, 8), 22 * len * 8);
+    EXPECT_GE(cu::optimal_device_bytes_per_sample(n, 4), 19 * len * 4 + 3 * len * 8);
+    EXPECT_LT(cu::optimal_device_bytes_per_sample(n, 8), 23 * len * 8 + 512);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GPU tests
+
+#define REQUIRE_GPU()                                                     \
+  do {                                                                    \
+    std::string why_;                                                     \
+    if (cu::device_count(&why_) == 0) GTEST_SKIP() << "no GPU: " << why_; \
+  } while (0)
+
+// Random games scaled by `scale`, with a planted game in the first sample (its optimum is sparse,
+// so the crossover has work to do).
+template <class T> std::vector<T> games(int n, std::size_t samples, std::uint64_t seed) {
+  const std::size_t len = std::size_t{1} << n;
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(-3.0, 3.0);
+  std::vector<T> v(samples * len);
+  for (auto& x : v) x = static_cast<T>(u(rng));
+  if (n >= 2) {
+    const std::vector<double> planted =
+        harsanyi::random_planted_game(n, 3, std::min(n, 3), seed).values();
+    for (std::size_t i = 0; i < len; ++i) v[i] = static_cast<T>(planted[i]);
+  }
+  return v;
+}
+
+// Output batches filled with NaN, so an element the fit does not write shows.
+template <class T> void poison(harsanyi::AndOrBatch<T>& out, std::size_t samples, int n, int tl) {
+  out.resize(samples, n, tl);
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  for (auto* a : {&out.and_, &out.or_, &out.p, &out.q}) std::fill(a->begin(), a->end(), nan);
+  std::fill(out.loss.begin(), out.loss.end(), std::nan(""));
+  std::fill(out.trace.begin(), out.trace.end(), std::nan(""));
+}
+
+template <class V> bool same_bits(const V& a, const V& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
+}
+
+harsanyi::OptimalOptions test_options() {
+  harsanyi::OptimalOptions opt;
+  opt.max_iters = 4000;
+  opt.check_every = 32;
+  opt.trace_every = 16;
+  return opt;
+}
+
+void expect_gpu_equals_cpu(int n, std::size_t samples, const harsanyi::OptimalOptions& opt,
+                           std::uint64_t seed) {
+  SCOPED_TRACE("n=" + std::to_string(n) + " samples=" + std::to_string(samples));
+  const std::vector<double> v = games<double>(n, samples, seed);
+  const int tl = harsanyi::optimal_trace_length(opt);
+  harsanyi::AndOrBatch<double> cpu, gpu;
+  harsanyi::fit_and_or_optimal_batch(v.data(), samples, n, opt, cpu);
+  poison(gpu, samples, n, tl);
+  harsanyi::Progress progress("test", samples, "samples", /*enabled=*/false);
+  cu::fit_and_or_optimal_batch(v.data(), samples, n, opt, gpu, &progress);
+  EXPECT_EQ(progress.done(), samples);
+  EXPECT_TRUE(same_bits(gpu.and_, cpu.and_)) << "I_and";
+  EXPECT_TRUE(same_bits(gpu.or_, cpu.or_)) << "I_or";
+  EXPECT_TRUE(same_bits(gpu.p, cpu.p)) << "p";
+  EXPECT_TRUE(same_bits(gpu.q, cpu.q)) << "q";
+  EXPECT_TRUE(same_bits(gpu.loss, cpu.loss)) << "loss";
+  EXPECT_TRUE(same_bits(gpu.bound, cpu.bound)) << "bound";
+  EXPECT_TRUE(same_bits(gpu.trace, cpu.trace)) << "trace";
+  EXPECT_EQ(gpu.iterations, cpu.iterations);
+  for (std::size_t s = 0; s < samples; ++s) {
+    EXPECT_TRUE(std::isfinite(gpu.loss[s])) << "sample " << s;
+    EXPECT_LE(gpu.bound[s], gpu.loss[s] * (1 + 1e-12) + 1e-12) << "sample " << s;
+  }
+}
+
+TEST(CudaOptimal, Float64EqualsCpuBitwise) {
+  REQUIRE_GPU();
+  const harsanyi::OptimalOptions opt = test_options();
+  for (int n : {0, 1, 2, 5, 8, 10}) expect_gpu_equals_cpu(n, 6, opt, 40 + n);
+}
+
+TEST(CudaOptimal, RowsOfSeveralChunksAndUnconvergedSamples) {
+  REQUIRE_GPU();
+  harsanyi::OptimalOptions opt = test_options();
+  opt.max_iters = 300;  // n = 13 and 14: two and four chunks per row; most stop at the cap
+  opt.tol = 1e-9;
+  expect_gpu_equals_cpu(13, 3, opt, 7);
+  expect_gpu_equals_cpu(14, 2, opt, 8);
+  opt.max_basis = 0;  // no crossover: the PDHG alone
+  expect_gpu_equals_cpu(9, 4, opt, 9);
+}
+
+TEST(CudaOptimal, ReferenceCaseReachesTheLpOptimum) {
+  REQUIRE_GPU();
+  std::ifstream in(std::string(HARSANYI_TEST_DATA) + "/sgd_n8_s1.json");
+  ASSERT_TRUE(in.good());
+  const auto ref = nlohmann::json::parse(in);
+  const int n = ref["n"];
+  const std::vector<double> v = ref["values"];
+  const double optimum = ref["l1_optimum"];
+  harsanyi::OptimalOptions opt;
+  opt.qthres = ref["solver"]["qthres"];
+  opt.tol = 1e-6;
+  harsanyi::AndOrBatch<double> gpu, cpu;
+  cu::fit_and_or_optimal_batch(v.data(), 1, n, opt, gpu);
+  harsanyi::fit_and_or_optimal_batch(v.data(), 1, n, opt, cpu);
+  EXPECT_NEAR(gpu.loss[0], optimum, 1e-5 * optimum);
+  EXPECT_LE(gpu.bound[0], optimum + 1e-9);
+  EXPECT_LE(gpu.loss[0] - gpu.bound[0], opt.tol * gpu.loss[0]);
+  EXPECT_EQ(gpu.loss[0], cpu.loss[0]);
+  EXPECT_EQ(gpu.iterations[0], cpu.iterations[0]);
+}
+
+TEST(CudaOptimal, Float32ReachesTheCpuOptimum) {
+  REQUIRE_GPU();
+  const int n = 8;
+  const std::size_t samples = 5;
+  const std::vector<float> v = games<float>(n, samples, 3);
+  harsanyi::OptimalOptions opt = test_options();
+  opt.max_iters = 20000;
+  harsanyi::AndOrBatch<float> cpu, gpu;
+  harsanyi::fit_and_or_optimal_batch(v.data(), samples, n, opt, cpu);
+  poison(gpu, samples, n, harsanyi::optimal_trace_length(opt));
+  cu::fit_and_or_optimal_batch(v.data(), samples, n, opt, gpu);
+  for (std::size_t s = 0; s < samples; ++s) {
+    SCOPED_TRACE("sample " + std::to_string(s));
+    EXPECT_LE(gpu.loss[s] - gpu.bound[s], 2 * opt.tol * gpu.loss[s]);
+    EXPECT_NEAR(gpu.loss[s], cpu.loss[s], 2 * opt.tol * cpu.loss[s]);
+  }
+  for (float x : gpu.and_) ASSERT_TRUE(std::isfinite(x));
+  for (float x : gpu.q) ASSERT_TRUE(std::isfinite(x));
+}
+
+TEST(CudaOptimal, RefusesABatchThatDoesNotFit) {
+  REQUIRE_GPU();
+  const double dummy = 0.0;  // never read: the size check comes first
+  harsanyi::OptimalOptions opt;
+  harsanyi::AndOrBatch<double> out;
+  EXPECT_THROW(cu::fit_and_or_optimal_batch(&dummy, std::size_t{1} << 20, 24, opt, out),
+               std::runtime_error);
+  EXPECT_TRUE(out.loss.empty());
+  opt.tol = 0;
+  EXPECT_THROW(cu::fit_and_or_optimal_batch(&dummy, 1, 4, opt, out), std::invalid_argument);
+}
+
+}  // namespace
