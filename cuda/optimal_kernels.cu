@@ -47,6 +47,8 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kCandidates = 3;  // certificate candidates: Mᵀλ_a, Oᵀλ_o, their mean
+static_assert(kLossChunk == optimal_step::kSumChunk,
+              "the loss and the solver's sums share the chunk arrays' sizes");
 
 using optimal_step::RestartControl;
 
@@ -445,14 +447,16 @@ template <class T> void certify(OptimalDevice<T>& d, cudaStream_t stream) {
   candidate_stats(d, d.mu_a.get(), 2, stream);
 }
 
-// One sample's host-side bookkeeping (fit_one's scalars).
+// One sample's host-side bookkeeping (fit_one's scalars). The crossover's work arrays are not
+// kept per sample (they can reach hundreds of MB): each attempt has its own.
 struct SampleBook {
   double bd = 0.0;  // the bound b in double
   double best_loss = std::numeric_limits<double>::infinity();
   double best_bound = -std::numeric_limits<double>::infinity();
   std::int64_t iterations = 0;
   bool converged = false;
-  optimal_detail::Crossover cx;
+  double credit = 0.0;  // the crossover's work ration (Crossover::credit, Crossover::need)
+  double need = 0.0;
 };
 
 // The host copies of the check's statistics.
@@ -510,8 +514,9 @@ void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
   const std::uint64_t total = samples * len;
 
   // Refuse before allocating anything when the batch cannot fit.
+  // (+ the step sizes, and the OR transforms' stream-ordered scratch of one value per row)
   const std::uint64_t need = samples * optimal_device_bytes_per_sample(n, sizeof(T)) +
-                             4 * len * sizeof(T);
+                             4 * len * sizeof(T) + 2 * samples * sizeof(T);
   const std::uint64_t free_bytes = device_free_bytes();
   if (need > free_bytes)
     throw std::runtime_error("optimal (GPU): a batch of " + std::to_string(samples) +
@@ -570,18 +575,24 @@ void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
     if (progress) progress->advance(1);
   };
 
-  // Iteration 0: the starting point (p = 0, q = 0) and the trivial certificate μ = 0.
+  // Iteration 0: the starting point (p = 0, q = 0) and the trivial certificate μ = 0. As on
+  // the CPU, p and q keep zeros when the loss is not below +inf (NaN).
+  HARSANYI_CUDA_CHECK(cudaMemsetAsync(d.p.get(), 0, total * sizeof(T), stream));
+  HARSANYI_CUDA_CHECK(cudaMemsetAsync(d.q.get(), 0, total * sizeof(T), stream));
   evaluate(d, d.x.get(), d.y.get(), stream);
-  device_copy(d.p.get(), d.pt.get(), total, stream);
-  device_copy(d.q.get(), d.qt.get(), total, stream);
   download(cs.loss.data(), d.loss.get(), samples, stream);
   HARSANYI_CUDA_CHECK(cudaStreamSynchronize(stream));
   for (std::uint64_t s = 0; s < samples; ++s) {
-    book[s].best_loss = cs.loss[s];
+    h_improved[s] = cs.loss[s] < book[s].best_loss ? 1 : 0;
+    if (h_improved[s]) book[s].best_loss = cs.loss[s];
     book[s].best_bound = 0.0;
     if (tl > 0) out.trace[s * tl] = book[s].best_loss;
     finish(s, 0);
   }
+  upload(d.improved.get(), h_improved.data(), samples, stream);
+  keep_best_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(
+      d.pt.get(), d.qt.get(), d.improved.get(), d.p.get(), d.q.get(), n, total);
+  HARSANYI_CUDA_LAUNCH_CHECK();
   upload(d.active.get(), h_active.data(), samples, stream);
 
   const double iter_units = optimal_detail::iteration_units(n);
@@ -635,7 +646,7 @@ void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
         h_improved[s] = 0;
         if (!h_active[s]) continue;
         SampleBook& b = book[s];
-        for (std::int64_t t = last_check; t < it; ++t) b.cx.credit += iter_units;
+        for (std::int64_t t = last_check; t < it; ++t) b.credit += iter_units;
         if (cs.loss[s] < b.best_loss) {
           b.best_loss = cs.loss[s];
           h_improved[s] = 1;
@@ -647,7 +658,7 @@ void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
                                               b.bd));
         b.best_bound = std::max(b.best_bound, cert);
         b.converged = gap_closed(b, opt.tol);
-        if (!b.converged && max_basis > 0 && b.cx.credit >= b.cx.need) attempt.push_back(s);
+        if (!b.converged && max_basis > 0 && b.credit >= b.need) attempt.push_back(s);
       }
       last_check = it;
       upload(d.improved.get(), h_improved.data(), samples, stream);
@@ -676,23 +687,22 @@ void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
           const T* v = hv + s * len;
           const T* qt = host_rows.data() + (3 * j) * len;
           std::vector<double> vd(v, v + len);
-          if (!(b.cx.credit >= optimal_detail::crossover_estimate(qt, vd.data(), b.bd, n,
-                                                                  max_basis)))
+          if (!(b.credit >= optimal_detail::crossover_estimate(qt, vd.data(), b.bd, n,
+                                                               max_basis)))
             continue;
-          std::vector<double> full_a(len), full_o(len);
+          optimal_detail::Crossover cx;  // its arrays are rebuilt by every attempt
+          std::vector<double> full_a(len), full_o(len), mu(len);
           std::vector<T> xb(len), yb(len), a(len), o(len);
-          b.cx.mu.resize(len);
           double units = 0.0;
           const bool formed = optimal_detail::crossover_attempt(
               host_rows.data() + (3 * j + 1) * len, host_rows.data() + (3 * j + 2) * len, qt,
-              vd.data(), b.bd, n, max_basis, 2.0 * b.cx.credit, b.cx, full_a.data(),
-              full_o.data(), xb.data(), yb.data(), b.cx.mu.data(), units);
-          b.cx.credit = 0.0;
-          b.cx.need = units;
+              vd.data(), b.bd, n, max_basis, 2.0 * b.credit, cx, full_a.data(), full_o.data(),
+              xb.data(), yb.data(), mu.data(), units);
+          b.credit = 0.0;
+          b.need = units;
           if (!formed) continue;
           b.best_bound = std::max(
-              b.best_bound, optimal_dual_bound(b.cx.mu.data(), vd.data(), n, b.bd,
-                                               full_a.data()));
+              b.best_bound, optimal_dual_bound(mu.data(), vd.data(), n, b.bd, full_a.data()));
           T* pq = host_pq.data() + 2 * j * len;
           const double loss = optimal_detail::feasible_objective(
               v, xb.data(), yb.data(), h_bound[s], n, false, pq, pq + len, a.data(), o.data());
