@@ -369,6 +369,8 @@ template <class T> struct OptimalDevice {
   DeviceArray<double> part;                               // chunk sums (3 per chunk)
   DeviceArray<double> abs_part, loss;                     // the loss's chunk sums, per sample
   DeviceArray<double> dl_part, maxes;                     // certificate statistics
+  DeviceArray<T> empty;                                   // ∅ entries of the OR transforms
+  DeviceArray<double> empty_d;                            // the same for the certificate
   OptimalDevice(std::uint64_t samples_, int n_)
       : samples(samples_), len(subset_count(n_)), total(samples_ * subset_count(n_)),
         chunk_len(optimal_step::sum_chunk_length(n_)), chunks_per_row(len / chunk_len),
@@ -378,12 +380,29 @@ template <class T> struct OptimalDevice {
         ty(len), sa(len), so(len), bound(samples), tau(samples), sigma(samples), hw(samples),
         active(samples), improved(samples), restart(samples), ctl(samples), mu_a(total),
         mu_o(total), work(total), part(3 * chunks), abs_part(2 * chunks), loss(samples),
-        dl_part(2 * kCandidates * chunks), maxes(2 * kCandidates * samples) {}
+        dl_part(2 * kCandidates * chunks), maxes(2 * kCandidates * samples), empty(samples),
+        empty_d(samples) {}
   T* a() const { return ao.get(); }
   T* o() const { return ao.get() + total; }
 };
 
 unsigned blocks_for(std::uint64_t work) { return launch_blocks(work, kThreads); }
+
+// The OR transform and its transpose of `samples` rows, with the steps of cuda::or_transform and
+// cuda::or_transform_transpose (the same kernels in the same order) but with the ∅ entries kept
+// in a preallocated array instead of scratch allocated at every call.
+template <class T>
+void or_rows(T* rows, int n, std::uint64_t samples, T* empty, cudaStream_t stream) {
+  reverse_negate_rows<T>(rows, n, samples, empty, nullptr, stream);
+  lattice_transform(LatticeOp::Moebius, rows, n, samples, stream);
+  set_empty_entries<T>(rows, n, samples, nullptr, empty, stream);
+}
+template <class T>
+void or_rows_transpose(T* rows, int n, std::uint64_t samples, T* empty, cudaStream_t stream) {
+  set_empty_entries<T>(rows, n, samples, empty, nullptr, stream);
+  lattice_transform(LatticeOp::MoebiusTranspose, rows, n, samples, stream);
+  reverse_negate_rows<T>(rows, n, samples, nullptr, empty, stream);
+}
 
 // loss[s] = sum_abs(I_and row) + sum_abs(I_or row) of the rows a, o of dev.ao.
 template <class T> void pair_loss(OptimalDevice<T>& d, cudaStream_t stream) {
@@ -405,7 +424,7 @@ void evaluate(OptimalDevice<T>& d, const T* x, const T* y, cudaStream_t stream) 
       d.total);
   HARSANYI_CUDA_LAUNCH_CHECK();
   lattice_transform(LatticeOp::Moebius, d.a(), d.n, d.samples, stream);
-  or_transform(d.o(), d.n, d.samples, stream);
+  or_rows(d.o(), d.n, d.samples, d.empty.get(), stream);
   pair_loss(d, stream);
 }
 
@@ -439,7 +458,7 @@ template <class T> void certify(OptimalDevice<T>& d, cudaStream_t stream) {
                                                                 d.total);
   HARSANYI_CUDA_LAUNCH_CHECK();
   lattice_transform(LatticeOp::MoebiusTranspose, d.mu_a.get(), d.n, d.samples, stream);
-  or_transform_transpose(d.mu_o.get(), d.n, d.samples, stream);
+  or_rows_transpose(d.mu_o.get(), d.n, d.samples, d.empty_d.get(), stream);
   candidate_stats(d, d.mu_a.get(), 0, stream);
   candidate_stats(d, d.mu_o.get(), 1, stream);
   mean_kernel<<<blocks_for(d.total), kThreads, 0, stream>>>(d.mu_a.get(), d.mu_o.get(), d.total);
@@ -489,8 +508,8 @@ std::size_t optimal_device_bytes_per_sample(int n, std::size_t element_size) {
   const std::uint64_t cpr = len / optimal_step::sum_chunk_length(n);
   // The rows; the per-sample scalars and flags; the chunk sums of the iteration (3), of the
   // loss (2) and of the certificate (2 per candidate), the maxima (2 per candidate), the loss.
-  return len * (kRowsOfT * element_size + kRowsOfDouble * sizeof(double)) + 4 * element_size +
-         3 + sizeof(RestartControl) + cpr * (3 + 2 + 2 * kCandidates) * sizeof(double) +
+  return len * (kRowsOfT * element_size + kRowsOfDouble * sizeof(double)) + 5 * element_size +
+         sizeof(double) + 3 + sizeof(RestartControl) + cpr * (3 + 2 + 2 * kCandidates) * sizeof(double) +
          (2 * kCandidates + 1) * sizeof(double);
 }
 
@@ -514,9 +533,9 @@ void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
   const std::uint64_t total = samples * len;
 
   // Refuse before allocating anything when the batch cannot fit.
-  // (+ the step sizes, and the OR transforms' stream-ordered scratch of one value per row)
+  // (+ the step sizes, one row shared by all samples)
   const std::uint64_t need = samples * optimal_device_bytes_per_sample(n, sizeof(T)) +
-                             4 * len * sizeof(T) + 2 * samples * sizeof(T);
+                             4 * len * sizeof(T);
   const std::uint64_t free_bytes = device_free_bytes();
   if (need > free_bytes)
     throw std::runtime_error("optimal (GPU): a batch of " + std::to_string(samples) +
@@ -609,13 +628,13 @@ void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
     device_copy(d.xn.get(), d.la.get(), total, stream);
     device_copy(d.yn.get(), d.lo.get(), total, stream);
     lattice_transform(LatticeOp::MoebiusTranspose, d.xn.get(), n, samples, stream);
-    or_transform_transpose(d.yn.get(), n, samples, stream);
+    or_rows_transpose(d.yn.get(), n, samples, d.empty.get(), stream);
     primal_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(
         d.v.get(), d.bound.get(), d.x.get(), d.y.get(), d.xn.get(), d.yn.get(), d.ka.get(),
         d.ko.get(), d.tx.get(), d.ty.get(), d.tau.get(), d.active.get(), n, total);
     HARSANYI_CUDA_LAUNCH_CHECK();
     lattice_transform(LatticeOp::Moebius, d.ka.get(), n, samples, stream);
-    or_transform(d.ko.get(), n, samples, stream);
+    or_rows(d.ko.get(), n, samples, d.empty.get(), stream);
     // The control kernel below overwrites tau and sigma with the next iteration's scales, after
     // the dual kernel has used this iteration's.
     dual_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(
@@ -743,7 +762,7 @@ void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
                                                               d.a(), d.o(), total);
   HARSANYI_CUDA_LAUNCH_CHECK();
   lattice_transform(LatticeOp::Moebius, d.a(), n, samples, stream);
-  or_transform(d.o(), n, samples, stream);
+  or_rows(d.o(), n, samples, d.empty.get(), stream);
   pair_loss(d, stream);
   copy_to_host("optimal (GPU)", out.and_, d.a(), total, stream);
   copy_to_host("optimal (GPU)", out.or_, d.o(), total, stream);
