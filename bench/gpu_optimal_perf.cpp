@@ -34,7 +34,7 @@ struct GpuOptimalState : hb::TypedState {
   harsanyi::OptimalOptions opt;
   std::vector<T> v, v_cpu;          // [samples, 2^n]; [m, 2^n] the refitted samples
   std::vector<std::size_t> picked;  // which samples are refitted on the CPU
-  harsanyi::AndOrBatch<T> gpu, cpu;
+  harsanyi::AndOrBatch<T> gpu, direct, cpu;
   explicit GpuOptimalState(const hb::Case& c)
       : n(c.n),
         samples(c.samples),
@@ -94,12 +94,13 @@ int main(int argc, char** argv) {
   op.columns = {
       {"it_mean", "-", hb::Fmt::integer, 0, 8},    {"it_max", "-", hb::Fmt::integer, 0, 7},
       {"conv", "%", hb::Fmt::fixed, 1, 6},         {"time", "s", hb::Fmt::fixed, 3, 8},
-      {"spread", "%", hb::Fmt::fixed, 1, 7},       {"ms/sample", "ms", hb::Fmt::fixed, 3, 10},
+      {"spread", "%", hb::Fmt::fixed, 1, 7},       {"direct", "s", hb::Fmt::fixed, 3, 8},
+      {"x_graph", "x", hb::Fmt::fixed, 2, 7},      {"ms/sample", "ms", hb::Fmt::fixed, 3, 10},
       {"samples/s", "1/s", hb::Fmt::fixed, 1, 10}, {"us/iter", "us", hb::Fmt::fixed, 1, 8},
       {"cpu_n", "-", hb::Fmt::integer, 0, 6},      {"cpu_ms/s", "ms", hb::Fmt::fixed, 2, 9},
       {"speedup", "x", hb::Fmt::fixed, 1, 8},      {"loss", "mean", hb::Fmt::fixed, 3, 10},
       {"gap", "max", hb::Fmt::sci, 1, 8},          {"d_loss", "rel", hb::Fmt::sci, 1, 8},
-      {"bitwise", "-", hb::Fmt::text, 0, 8},
+      {"bitwise", "-", hb::Fmt::text, 0, 8},       {"=direct", "-", hb::Fmt::text, 0, 8},
   };
   op.memory_bytes = [](const hb::Case& c) {
     // v and the four outputs of the GPU batch, and the CPU refit with its work arrays
@@ -113,6 +114,13 @@ int main(int argc, char** argv) {
        [](hb::CaseState& st, int) {
          visit(st, [](auto& s) {
            cu::fit_and_or_optimal_batch(s.v.data(), s.samples, s.n, s.opt, s.gpu);
+         });
+       }},
+      {"direct", nullptr,
+       [](hb::CaseState& st, int) {
+         visit(st, [](auto& s) {
+           cu::fit_and_or_optimal_batch(s.v.data(), s.samples, s.n, s.opt, s.direct, nullptr,
+                                        cu::Launch::Direct);
          });
        }},
       {"cpu", nullptr,
@@ -142,12 +150,14 @@ int main(int argc, char** argv) {
       row["conv"] = 100.0 * static_cast<double>(converged) / samples;
       row["time"] = t[0].median;
       row["spread"] = t[0].spread_pct();
+      row["direct"] = t[1].median;
+      row["x_graph"] = t[1].median / t[0].median;
       row["ms/sample"] = 1e3 * t[0].median / samples;
       row["samples/s"] = samples / t[0].median;
       // one iteration of the whole batch, counting the longest-running sample's iterations
       row["us/iter"] = it_max > 0 ? 1e6 * t[0].median / static_cast<double>(it_max) : 0.0;
       row["cpu_n"] = static_cast<long long>(s.m);
-      const double cpu_per_sample = t[1].median / static_cast<double>(s.m);
+      const double cpu_per_sample = t[2].median / static_cast<double>(s.m);
       row["cpu_ms/s"] = 1e3 * cpu_per_sample;
       row["speedup"] = cpu_per_sample / (t[0].median / samples);
       row["loss"] = loss_sum / samples;
@@ -174,6 +184,20 @@ int main(int argc, char** argv) {
       }
       row["d_loss"] = d_loss;
       row["bitwise"] = std::string(same ? "yes" : "no");
+      const auto all_same = [](const auto& a, const auto& b) {
+        return a.size() == b.size() &&
+               std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
+      };
+      const bool eq_direct = all_same(s.gpu.and_, s.direct.and_) &&
+                             all_same(s.gpu.or_, s.direct.or_) && all_same(s.gpu.p, s.direct.p) &&
+                             all_same(s.gpu.q, s.direct.q) && all_same(s.gpu.loss, s.direct.loss) &&
+                             all_same(s.gpu.bound, s.direct.bound) &&
+                             s.gpu.iterations == s.direct.iterations;
+      row["=direct"] = std::string(eq_direct ? "yes" : "no");
+      if (!eq_direct) {
+        r.ok = false;
+        r.why += "the graph and the direct launches give different outputs; ";
+      }
       for (std::size_t k = 0; k < s.samples; ++k)
         if (!(s.gpu.bound[k] <= s.gpu.loss[k] * (1 + 1e-12) + 1e-12)) {
           r.ok = false;

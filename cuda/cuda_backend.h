@@ -61,6 +61,12 @@ void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const S
                           AndOrBatch<T>& out, Progress* progress = nullptr,
                           SgdKernel kernel = SgdKernel::Auto);
 
+/// How a GPU solver issues the launches of an iteration; both give bitwise the same results.
+enum class Launch {
+  Graph,   ///< captured once as a CUDA graph, replayed every iteration (fewer launch overheads)
+  Direct,  ///< one launch after the other
+};
+
 /// @brief The optimal solver (src/optimal_solver.h) on the GPU for a batch of samples held on
 /// the host: every sample's PDHG iterations, restarts and certificate on the device, the
 /// crossovers (restricted LPs) on the host at the checks. Same semantics as
@@ -69,7 +75,7 @@ void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const S
 template <class T>
 void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
                               const OptimalOptions& opt, AndOrBatch<T>& out,
-                              Progress* progress = nullptr);
+                              Progress* progress = nullptr, Launch launch = Launch::Graph);
 
 /// @brief Device bytes the GPU optimal fit needs per sample (19 arrays of 2^n elements, 3 of
 /// 2^n doubles, chunk sums and scalars); the step sizes (4 arrays of 2^n) come once on top.

@@ -31,7 +31,7 @@ void fit_and_or_sgd_batch(const T*, std::size_t, int, const SgdOptions&, AndOrBa
 }
 template <class T>
 void fit_and_or_optimal_batch(const T*, std::size_t, int, const OptimalOptions&, AndOrBatch<T>&,
-                              Progress*) {
+                              Progress*, Launch) {
   unavailable();
 }
 
@@ -42,7 +42,8 @@ void fit_and_or_optimal_batch(const T*, std::size_t, int, const OptimalOptions&,
   template void fit_and_or_sgd_batch<T>(const T*, std::size_t, int, const SgdOptions&,      \
                                         AndOrBatch<T>&, Progress*, SgdKernel);         \
   template void fit_and_or_optimal_batch<T>(const T*, std::size_t, int,                     \
-                                            const OptimalOptions&, AndOrBatch<T>&, Progress*);
+                                            const OptimalOptions&, AndOrBatch<T>&, Progress*,  \
+                                            Launch);
 HARSANYI_INSTANTIATE(float)
 HARSANYI_INSTANTIATE(double)
 #undef HARSANYI_INSTANTIATE

@@ -205,6 +205,12 @@ __global__ void term_sums_kernel(const double* __restrict__ term0,
   }
 }
 
+// The iteration counter on the device: the first step of every iteration adds one, so the same
+// launches (or one captured graph) serve every iteration.
+__global__ void tick_kernel(std::int64_t* __restrict__ iteration) {
+  if (blockIdx.x == 0 && threadIdx.x == 0) ++*iteration;
+}
+
 // Per sample: the sums in chunk order, the restart decision (restart[s]) and the step scales of
 // the next iteration.
 template <class T>
@@ -212,8 +218,10 @@ __global__ void control_kernel(const double* __restrict__ part, std::uint64_t ch
                                const unsigned char* __restrict__ active,
                                RestartControl* __restrict__ ctl,
                                unsigned char* __restrict__ restart, T* __restrict__ tau,
-                               T* __restrict__ sigma, T* __restrict__ hw, std::int64_t it,
-                               double eta, std::uint64_t samples) {
+                               T* __restrict__ sigma, T* __restrict__ hw,
+                               const std::int64_t* __restrict__ iteration, double eta,
+                               std::uint64_t samples) {
+  const std::int64_t it = *iteration;
   for (std::uint64_t s = global_thread(); s < samples; s += grid_threads()) {
     if (!active[s]) continue;
     double t0 = 0.0, t1 = 0.0, t2 = 0.0;
@@ -371,6 +379,7 @@ template <class T> struct OptimalDevice {
   DeviceArray<double> dl_part, maxes;                     // certificate statistics
   DeviceArray<T> empty;                                   // ∅ entries of the OR transforms
   DeviceArray<double> empty_d;                            // the same for the certificate
+  DeviceArray<std::int64_t> iteration;                    // the iteration counter
   OptimalDevice(std::uint64_t samples_, int n_)
       : samples(samples_), len(subset_count(n_)), total(samples_ * subset_count(n_)),
         chunk_len(optimal_step::sum_chunk_length(n_)), chunks_per_row(len / chunk_len),
@@ -381,7 +390,7 @@ template <class T> struct OptimalDevice {
         active(samples), improved(samples), restart(samples), ctl(samples), mu_a(total),
         mu_o(total), work(total), part(3 * chunks), abs_part(2 * chunks), loss(samples),
         dl_part(2 * kCandidates * chunks), maxes(2 * kCandidates * samples), empty(samples),
-        empty_d(samples) {}
+        empty_d(samples), iteration(1) {}
   T* a() const { return ao.get(); }
   T* o() const { return ao.get() + total; }
 };
@@ -466,6 +475,90 @@ template <class T> void certify(OptimalDevice<T>& d, cudaStream_t stream) {
   candidate_stats(d, d.mu_a.get(), 2, stream);
 }
 
+// One iteration up to the check: the steps of fit_one from Mᵀλ to the restart decision.
+template <class T> void iteration_steps(OptimalDevice<T>& d, cudaStream_t stream) {
+  const int n = d.n;
+  const std::uint64_t samples = d.samples, total = d.total;
+  tick_kernel<<<1, 32, 0, stream>>>(d.iteration.get());
+  HARSANYI_CUDA_LAUNCH_CHECK();
+  // xn = Mᵀλ_a, yn = Oᵀλ_o
+  device_copy(d.xn.get(), d.la.get(), total, stream);
+  device_copy(d.yn.get(), d.lo.get(), total, stream);
+  lattice_transform(LatticeOp::MoebiusTranspose, d.xn.get(), n, samples, stream);
+  or_rows_transpose(d.yn.get(), n, samples, d.empty.get(), stream);
+  primal_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(
+      d.v.get(), d.bound.get(), d.x.get(), d.y.get(), d.xn.get(), d.yn.get(), d.ka.get(),
+      d.ko.get(), d.tx.get(), d.ty.get(), d.tau.get(), d.active.get(), n, total);
+  HARSANYI_CUDA_LAUNCH_CHECK();
+  lattice_transform(LatticeOp::Moebius, d.ka.get(), n, samples, stream);
+  or_rows(d.ko.get(), n, samples, d.empty.get(), stream);
+  // The control kernel below overwrites tau and sigma with the next iteration's scales, after
+  // the dual kernel has used this iteration's.
+  dual_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(
+      d.x.get(), d.y.get(), d.la.get(), d.lo.get(), d.x0.get(), d.y0.get(), d.la0.get(),
+      d.lo0.get(), d.xn.get(), d.yn.get(), d.ka.get(), d.ko.get(), d.tx.get(), d.ty.get(),
+      d.sa.get(), d.so.get(), d.tau.get(), d.sigma.get(), d.active.get(), d.mu_a.get(),
+      d.mu_o.get(), d.work.get(), n, total, d.chunks);
+  HARSANYI_CUDA_LAUNCH_CHECK();
+  term_sums_kernel<<<blocks_for(d.chunks), kThreads, 0, stream>>>(
+      d.mu_a.get(), d.mu_o.get(), d.work.get(), d.chunks, d.chunk_len, d.part.get());
+  HARSANYI_CUDA_LAUNCH_CHECK();
+  control_kernel<T><<<blocks_for(samples), kThreads, 0, stream>>>(
+      d.part.get(), d.chunks_per_row, d.active.get(), d.ctl.get(), d.restart.get(), d.tau.get(),
+      d.sigma.get(), d.hw.get(), d.iteration.get(), optimal_detail::kStepEta, samples);
+  HARSANYI_CUDA_LAUNCH_CHECK();
+}
+
+// The end of an iteration: restart or Halpern step.
+template <class T> void update_step(OptimalDevice<T>& d, cudaStream_t stream) {
+  update_kernel<T><<<blocks_for(d.total), kThreads, 0, stream>>>(
+      d.x.get(), d.y.get(), d.la.get(), d.lo.get(), d.x0.get(), d.y0.get(), d.la0.get(),
+      d.lo0.get(), d.xn.get(), d.yn.get(), d.ka.get(), d.ko.get(), d.restart.get(), d.hw.get(),
+      d.active.get(), d.n, d.total);
+  HARSANYI_CUDA_LAUNCH_CHECK();
+}
+
+// A sequence of launches on one stream, replayed as a CUDA graph (captured at the first run)
+// or launched one by one. Every pointer and scalar the launches take is fixed for the batch
+// (what changes between iterations lives in device memory), so one capture serves every run.
+class Replayed {
+ public:
+  Replayed(bool graph, cudaStream_t stream) : graph_(graph), stream_(stream) {}
+  ~Replayed() {
+    if (exec_) cudaGraphExecDestroy(exec_);
+    if (g_) cudaGraphDestroy(g_);
+  }
+  Replayed(const Replayed&) = delete;
+  Replayed& operator=(const Replayed&) = delete;
+
+  template <class F> void run(F&& launches) {
+    if (!graph_) {
+      launches();
+      return;
+    }
+    if (!exec_) {
+      HARSANYI_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+      try {
+        launches();
+      } catch (...) {
+        cudaGraph_t broken = nullptr;
+        cudaStreamEndCapture(stream_, &broken);  // leave the stream usable
+        if (broken) cudaGraphDestroy(broken);
+        throw;
+      }
+      HARSANYI_CUDA_CHECK(cudaStreamEndCapture(stream_, &g_));
+      HARSANYI_CUDA_CHECK(cudaGraphInstantiate(&exec_, g_, 0));
+    }
+    HARSANYI_CUDA_CHECK(cudaGraphLaunch(exec_, stream_));
+  }
+
+ private:
+  bool graph_;
+  cudaStream_t stream_;
+  cudaGraph_t g_ = nullptr;
+  cudaGraphExec_t exec_ = nullptr;
+};
+
 // One sample's host-side bookkeeping (fit_one's scalars). The crossover's work arrays are not
 // kept per sample (they can reach hundreds of MB): each attempt has its own.
 struct SampleBook {
@@ -515,7 +608,8 @@ std::size_t optimal_device_bytes_per_sample(int n, std::size_t element_size) {
 
 template <class T>
 void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
-                              const OptimalOptions& opt, AndOrBatch<T>& out, Progress* progress) {
+                              const OptimalOptions& opt, AndOrBatch<T>& out, Progress* progress,
+                              Launch launch) {
   optimal_detail::check_options(opt);
   if (n < 0 || n > kMaxDevicePlayers)
     throw std::invalid_argument("optimal (GPU): n = " + std::to_string(n) + " out of range");
@@ -622,35 +716,12 @@ void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
   std::vector<T> host_rows;            // their qt, I_and and I_or rows
   std::vector<unsigned char> host_best;
   std::vector<T> host_pq;              // p, q of crossover points that became the best
+  HARSANYI_CUDA_CHECK(cudaMemsetAsync(d.iteration.get(), 0, sizeof(std::int64_t), stream));
+  const bool graphs = launch == Launch::Graph;
+  Replayed iteration(graphs, stream), update(graphs, stream);
   while (remaining > 0 && it < opt.max_iters) {
     ++it;
-    // xn = Mᵀλ_a, yn = Oᵀλ_o
-    device_copy(d.xn.get(), d.la.get(), total, stream);
-    device_copy(d.yn.get(), d.lo.get(), total, stream);
-    lattice_transform(LatticeOp::MoebiusTranspose, d.xn.get(), n, samples, stream);
-    or_rows_transpose(d.yn.get(), n, samples, d.empty.get(), stream);
-    primal_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(
-        d.v.get(), d.bound.get(), d.x.get(), d.y.get(), d.xn.get(), d.yn.get(), d.ka.get(),
-        d.ko.get(), d.tx.get(), d.ty.get(), d.tau.get(), d.active.get(), n, total);
-    HARSANYI_CUDA_LAUNCH_CHECK();
-    lattice_transform(LatticeOp::Moebius, d.ka.get(), n, samples, stream);
-    or_rows(d.ko.get(), n, samples, d.empty.get(), stream);
-    // The control kernel below overwrites tau and sigma with the next iteration's scales, after
-    // the dual kernel has used this iteration's.
-    dual_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(
-        d.x.get(), d.y.get(), d.la.get(), d.lo.get(), d.x0.get(), d.y0.get(), d.la0.get(),
-        d.lo0.get(), d.xn.get(), d.yn.get(), d.ka.get(), d.ko.get(), d.tx.get(), d.ty.get(),
-        d.sa.get(), d.so.get(), d.tau.get(), d.sigma.get(), d.active.get(), d.mu_a.get(),
-        d.mu_o.get(), d.work.get(), n, total, d.chunks);
-    HARSANYI_CUDA_LAUNCH_CHECK();
-    term_sums_kernel<<<blocks_for(d.chunks), kThreads, 0, stream>>>(
-        d.mu_a.get(), d.mu_o.get(), d.work.get(), d.chunks, d.chunk_len, d.part.get());
-    HARSANYI_CUDA_LAUNCH_CHECK();
-    control_kernel<T><<<blocks_for(samples), kThreads, 0, stream>>>(
-        d.part.get(), d.chunks_per_row, d.active.get(), d.ctl.get(), d.restart.get(),
-        d.tau.get(), d.sigma.get(), d.hw.get(), it, optimal_detail::kStepEta, samples);
-    HARSANYI_CUDA_LAUNCH_CHECK();
-
+    iteration.run([&] { iteration_steps(d, stream); });
     const bool trace_point = tl > 0 && it % opt.trace_every == 0;
     if (it % opt.check_every == 0 || trace_point || it == opt.max_iters) {
       // Loss and certificate of every active sample at the new point.
@@ -748,11 +819,7 @@ void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
       HARSANYI_CUDA_CHECK(cudaStreamSynchronize(stream));
       if (remaining == 0) break;
     }
-    update_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(
-        d.x.get(), d.y.get(), d.la.get(), d.lo.get(), d.x0.get(), d.y0.get(), d.la0.get(),
-        d.lo0.get(), d.xn.get(), d.yn.get(), d.ka.get(), d.ko.get(), d.restart.get(),
-        d.hw.get(), d.active.get(), n, total);
-    HARSANYI_CUDA_LAUNCH_CHECK();
+    update.run([&] { update_step(d, stream); });
   }
   for (std::uint64_t s = 0; s < samples; ++s)
     if (h_active[s]) book[s].iterations = it;  // not converged: ran to max_iters
@@ -782,7 +849,7 @@ void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
 
 #define HARSANYI_INSTANTIATE(T)                                                             \
   template void fit_and_or_optimal_batch<T>(const T*, std::size_t, int, const OptimalOptions&, \
-                                            AndOrBatch<T>&, Progress*);
+                                            AndOrBatch<T>&, Progress*, Launch);
 HARSANYI_INSTANTIATE(float)
 HARSANYI_INSTANTIATE(double)
 #undef HARSANYI_INSTANTIATE

@@ -188,6 +188,29 @@ TEST(CudaOptimal, RowsOfSeveralChunksAndUnconvergedSamples) {
   expect_gpu_equals_cpu(9, 4, opt, 9);
 }
 
+// The iteration replayed as a CUDA graph and launched kernel by kernel: the same bits.
+TEST(CudaOptimal, GraphEqualsDirectLaunches) {
+  REQUIRE_GPU();
+  harsanyi::OptimalOptions opt = test_options();
+  opt.max_iters = 700;
+  for (int n : {3, 9, 13}) {
+    SCOPED_TRACE("n=" + std::to_string(n));
+    const std::size_t samples = 4;
+    const std::vector<double> v = games<double>(n, samples, 60 + n);
+    harsanyi::AndOrBatch<double> graph, direct;
+    cu::fit_and_or_optimal_batch(v.data(), samples, n, opt, graph, nullptr, cu::Launch::Graph);
+    cu::fit_and_or_optimal_batch(v.data(), samples, n, opt, direct, nullptr, cu::Launch::Direct);
+    EXPECT_TRUE(same_bits(graph.and_, direct.and_)) << "I_and";
+    EXPECT_TRUE(same_bits(graph.or_, direct.or_)) << "I_or";
+    EXPECT_TRUE(same_bits(graph.p, direct.p)) << "p";
+    EXPECT_TRUE(same_bits(graph.q, direct.q)) << "q";
+    EXPECT_TRUE(same_bits(graph.loss, direct.loss)) << "loss";
+    EXPECT_TRUE(same_bits(graph.bound, direct.bound)) << "bound";
+    EXPECT_TRUE(same_bits(graph.trace, direct.trace)) << "trace";
+    EXPECT_EQ(graph.iterations, direct.iterations);
+  }
+}
+
 TEST(CudaOptimal, ReferenceCaseReachesTheLpOptimum) {
   REQUIRE_GPU();
   std::ifstream in(std::string(HARSANYI_TEST_DATA) + "/sgd_n8_s1.json");
