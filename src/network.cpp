@@ -141,14 +141,22 @@ struct MaskPlan {
   torch::Tensor bit_values;  // [n, 1] int64: 1 << i
 };
 
+// The plan's sample: x (layout.owner.size() floats) copied onto the plan's device (copy =
+// true: the plan does not alias the caller's memory). The rest of the plan depends on the
+// layout only, so one plan serves several samples in turn.
+void set_mask_sample(MaskPlan& plan, const float* x) {
+  const std::int64_t e = plan.owner_map.size(0);
+  const auto cpu_float = torch::TensorOptions().dtype(torch::kFloat32);
+  plan.x = torch::from_blob(const_cast<float*>(x), {e, 1}, cpu_float)
+               .to(cpu_float.device(plan.owner_map.device()), false, true);
+}
+
 MaskPlan make_mask_plan(const PlayerLayout& layout, const float* x, const torch::Device& device) {
   MaskPlan plan;
   plan.n = layout.n;
   const auto e = static_cast<std::int64_t>(layout.owner.size());
-  // copies (copy = true): the plan does not alias the caller's memory
   const auto cpu_float = torch::TensorOptions().dtype(torch::kFloat32);
   const auto dev_float = cpu_float.device(device);
-  plan.x = torch::from_blob(const_cast<float*>(x), {e, 1}, cpu_float).to(dev_float, false, true);
   plan.baseline = torch::from_blob(const_cast<float*>(layout.baseline.data()), {e, 1}, cpu_float)
                       .to(dev_float, false, true);
   // rows 0..n-1: players; n: always 1 (kept background); n+1: always 0 (baseline background)
@@ -162,13 +170,14 @@ MaskPlan make_mask_plan(const PlayerLayout& layout, const float* x, const torch:
   torch::Tensor bits = torch::empty({layout.n, 1}, torch::kInt64);
   for (int i = 0; i < layout.n; ++i) bits.data_ptr<std::int64_t>()[i] = std::int64_t{1} << i;
   plan.bit_values = bits.to(device);
+  set_mask_sample(plan, x);
   return plan;
 }
 
-// [count, E] masked inputs of subsets first..first+count-1: the keep table [n+2, B] (bit i of
-// S = player i, then an always-1 and an always-0 row), keep = table.index_select(0, owner_map)
-// [E, B], x_S = where(keep, x, baseline).
-torch::Tensor masked_chunk(const MaskPlan& plan, std::uint64_t first, std::int64_t count) {
+// [E, count] masked inputs of subsets first..first+count-1, element-major: the keep table
+// [n+2, B] (bit i of S = player i, then an always-1 and an always-0 row), keep =
+// table.index_select(0, owner_map) [E, B], x_S = where(keep, x, baseline).
+torch::Tensor masked_columns(const MaskPlan& plan, std::uint64_t first, std::int64_t count) {
   const auto long_opts = torch::TensorOptions().dtype(torch::kInt64).device(plan.x.device());
   const auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(plan.x.device());
   const torch::Tensor subsets = torch::arange(static_cast<std::int64_t>(first),
@@ -177,7 +186,12 @@ torch::Tensor masked_chunk(const MaskPlan& plan, std::uint64_t first, std::int64
   const torch::Tensor table = torch::cat(
       {bits, torch::ones({1, count}, bool_opts), torch::zeros({1, count}, bool_opts)}, 0);
   const torch::Tensor keep = table.index_select(0, plan.owner_map);  // [E, B]
-  return torch::where(keep, plan.x, plan.baseline).t().contiguous();
+  return torch::where(keep, plan.x, plan.baseline);
+}
+
+// [count, E] masked inputs of subsets first..first+count-1 (contiguous).
+torch::Tensor masked_chunk(const MaskPlan& plan, std::uint64_t first, std::int64_t count) {
+  return masked_columns(plan, first, count).t().contiguous();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,37 +413,96 @@ class TorchNetwork final : public Network {
     }
   }
 
-  void masked_values_range(const Dataset& data, std::int64_t index, int label,
-                           const PlayerLayout& layout, const OutputSpec& output,
-                           std::int64_t batch, std::uint64_t first_subset, std::uint64_t count_all,
-                           double* v) override {
-    check_layout(layout, data.sample_size());
-    if (index < 0 || index >= data.count())
-      throw UserError("sample " + std::to_string(index) + " is outside " + data.source + " (" +
-                      std::to_string(data.count()) + " samples)");
+  void masked_values_packed(const std::vector<MaskedRequest>& requests, const PlayerLayout& layout,
+                            const OutputSpec& output, std::int64_t batch) override {
+    const Dataset* first_data = nullptr;
+    for (const MaskedRequest& q : requests) {
+      if (q.data == nullptr)
+        throw std::invalid_argument("masked_values_packed: a request without a dataset");
+      check_layout(layout, q.data->sample_size());
+      if (q.index < 0 || q.index >= q.data->count())
+        throw UserError("sample " + std::to_string(q.index) + " is outside " + q.data->source +
+                        " (" + std::to_string(q.data->count()) + " samples)");
+      const std::uint64_t end = q.first + q.count;
+      if (end > (std::uint64_t{1} << layout.n) || end < q.first)
+        throw std::invalid_argument("masked_values_packed: subsets beyond 2^n");
+      if (first_data == nullptr) first_data = q.data;
+      if (q.data->shape != first_data->shape)
+        throw UserError("samples of shape " + shape_text(first_data->shape) + " (" +
+                        first_data->source + ") and " + shape_text(q.data->shape) + " (" +
+                        q.data->source + ") cannot share a forward");
+    }
     if (batch < 1) throw UserError("batch must be >= 1");
+    if (first_data == nullptr) return;
     set_eval();
     torch::NoGradGuard no_grad;
-    const MaskPlan plan = make_mask_plan(layout, data.sample(index), device_);
+    const auto elements = static_cast<std::int64_t>(layout.owner.size());
     std::vector<std::int64_t> dims = {0};
-    dims.insert(dims.end(), data.shape.begin(), data.shape.end());
-    const std::uint64_t end = first_subset + count_all;
-    if (end > (std::uint64_t{1} << layout.n) || end < first_subset)
-      throw std::invalid_argument("masked_values_range: subsets beyond 2^n");
-    for (std::uint64_t first = first_subset; first < end; first += static_cast<std::uint64_t>(batch)) {
-      const auto count = static_cast<std::int64_t>(
-          std::min<std::uint64_t>(static_cast<std::uint64_t>(batch), end - first));
-      dims[0] = count;
-      const torch::Tensor logits = run(masked_chunk(plan, first, count).view(dims), data.source)
-                                       .to(torch::kCPU, torch::kFloat32)
-                                       .contiguous();
+    dims.insert(dims.end(), first_data->shape.begin(), first_data->shape.end());
+    // One plan, its sample switched when the chunks reach the next request (in order).
+    std::optional<MaskPlan> plan;
+    std::size_t plan_request = 0;
+    const auto plan_for = [&](std::size_t r) -> const MaskPlan& {
+      const float* x = requests[r].data->sample(requests[r].index);
+      if (!plan)
+        plan = make_mask_plan(layout, x, device_);
+      else if (plan_request != r)
+        set_mask_sample(*plan, x);
+      plan_request = r;
+      return *plan;
+    };
+    // A chunk's pieces: rows [row, row + count) of the chunk are the subsets
+    // [first, first + count) of requests[request].
+    struct Piece {
+      std::size_t request;
+      std::uint64_t first;
+      std::int64_t count, row;
+    };
+    std::vector<Piece> pieces;
+    std::size_t r = 0;       // the request the next chunk starts in
+    std::uint64_t done = 0;  // its subsets already in earlier chunks
+    for (;;) {
+      pieces.clear();
+      std::int64_t rows = 0;
+      while (rows < batch && r < requests.size()) {
+        const MaskedRequest& q = requests[r];
+        if (done == q.count) {
+          ++r;
+          done = 0;
+          continue;
+        }
+        const auto take = static_cast<std::int64_t>(
+            std::min<std::uint64_t>(static_cast<std::uint64_t>(batch - rows), q.count - done));
+        pieces.push_back({r, q.first + done, take, rows});
+        rows += take;
+        done += static_cast<std::uint64_t>(take);
+      }
+      if (rows == 0) break;
+      torch::Tensor x;
+      if (pieces.size() == 1) {
+        x = masked_chunk(plan_for(pieces[0].request), pieces[0].first, rows);
+      } else {
+        x = torch::empty({rows, elements},
+                         torch::TensorOptions().dtype(torch::kFloat32).device(device_));
+        for (const Piece& p : pieces)
+          x.narrow(0, p.row, p.count)
+              .copy_(masked_columns(plan_for(p.request), p.first, p.count).t());
+      }
+      dims[0] = rows;
+      const torch::Tensor logits =
+          chunk_logits(x.view(dims), requests[pieces[0].request].data->source);
       const int classes = static_cast<int>(logits.size(1));
-      if (label < 0 || label >= classes)
-        throw UserError("label " + std::to_string(label) + " of sample " + std::to_string(index) +
-                        " is outside the model's " + std::to_string(classes) + " classes");
       const float* l = logits.data_ptr<float>();
-      for (std::int64_t b = 0; b < count; ++b)
-        v[first - first_subset + b] = output_value(l + b * classes, classes, label, output.log_odds);
+      for (const Piece& p : pieces) {
+        const MaskedRequest& q = requests[p.request];
+        if (q.label < 0 || q.label >= classes)
+          throw UserError("label " + std::to_string(q.label) + " of sample " +
+                          std::to_string(q.index) + " is outside the model's " +
+                          std::to_string(classes) + " classes");
+        double* v = q.v + (p.first - q.first);
+        for (std::int64_t b = 0; b < p.count; ++b)
+          v[b] = output_value(l + (p.row + b) * classes, classes, q.label, output.log_odds);
+      }
     }
   }
 
@@ -525,6 +598,22 @@ class TorchNetwork final : public Network {
       script_->eval();
     else
       model_->eval();
+  }
+
+  // Logits [rows, classes] (on the CPU, float32, contiguous) of a chunk x [rows, shape...] of
+  // masked inputs. A chunk of one row is forwarded as two copies of the row, the copy's logits
+  // discarded: on the CPU, LibTorch 1.13 computes vgg11s' convolutions for a batch of one with
+  // other kernels than for larger batches (6 of a row's 10 logits differ in their last bits),
+  // whereas in batches of two rows or more a row's logits depend neither on the batch's size nor
+  // on the other rows (checked for mlp, lenet and vgg11s on 1 and 2 threads, batches of 2 to
+  // 1100 at several offsets). With the padding, v(S) does not depend on where S falls in the
+  // chunks: the same for a sample forwarded alone (masked_values_range), packed with others
+  // (masked_values_packed) or split over subset ranks, whatever `batch`.
+  torch::Tensor chunk_logits(const torch::Tensor& x, const std::string& what) {
+    const bool pad = x.size(0) == 1;
+    torch::Tensor out = run(pad ? torch::cat({x, x}, 0) : x, what);
+    if (pad) out = out.narrow(0, 0, 1);
+    return out.to(torch::kCPU, torch::kFloat32).contiguous();
   }
 
   // Logits [B, classes] of a batch.

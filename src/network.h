@@ -38,6 +38,17 @@ struct OutputSpec {
   static OutputSpec parse(const std::string& name);  ///< "gt-log-odds-v0" etc.; throws UserError
 };
 
+/// One sample's share of a packed masked forward (Network::masked_values_packed): the subsets
+/// [first, first + count) of sample `index` of `*data`, with `label` as the class y.
+struct MaskedRequest {
+  const Dataset* data = nullptr;  ///< the sample's split (all requests of a call: one shape)
+  std::int64_t index = 0;         ///< the sample in *data
+  int label = 0;                  ///< the class y of v
+  std::uint64_t first = 0;        ///< first subset (bit i = player i)
+  std::uint64_t count = 0;        ///< number of subsets
+  double* v = nullptr;            ///< receives `count` values
+};
+
 /// @brief A classifier: a built-in architecture trained here, or TorchScript checkpoints.
 class Network {
  public:
@@ -93,10 +104,22 @@ class Network {
   /// The same for the subsets [first, first + count) only (v receives count values, chunks of
   /// `batch` starting at `first`), without subtracting v(empty) (the caller holding subset 0
   /// does it, see subtract_empty): the block of a rank that shares a sample's subsets.
-  virtual void masked_values_range(const Dataset& data, std::int64_t index, int label,
-                                   const PlayerLayout& layout, const OutputSpec& output,
-                                   std::int64_t batch, std::uint64_t first, std::uint64_t count,
-                                   double* v) = 0;
+  /// masked_values_packed with this one request.
+  void masked_values_range(const Dataset& data, std::int64_t index, int label,
+                           const PlayerLayout& layout, const OutputSpec& output, std::int64_t batch,
+                           std::uint64_t first, std::uint64_t count, double* v);
+  /// @brief v(x_S) of several samples' subset ranges in one pass, without subtracting v(empty).
+  /// The requests' masked inputs, in request order, are packed consecutively into chunks of
+  /// `batch` rows, so that a chunk may hold the end of one request and the start of the next:
+  /// with 2^n (or a rank's block) below `batch`, every forward but the last is still full.
+  /// Each request's v is bitwise what masked_values_range gives for it alone with the same
+  /// `batch` when the model computes every row of a batch independently of the others, as the
+  /// built-in models do on the CPU (network.cpp, chunk_logits: one-row chunks are padded).
+  /// All requests are checked (layout, sample index, subset range, one sample shape) before
+  /// the first forward; UserErrors name the offending request's sample, as masked_values_range.
+  virtual void masked_values_packed(const std::vector<MaskedRequest>& requests,
+                                    const PlayerLayout& layout, const OutputSpec& output,
+                                    std::int64_t batch) = 0;
 
   /// Number of classes of the built-in model; for TorchScript, known after the first forward
   /// (0 before).

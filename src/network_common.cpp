@@ -115,6 +115,14 @@ EvalStats Network::evaluate(const Dataset& data, const std::vector<std::int64_t>
   return {loss / total, static_cast<double>(right) / total};
 }
 
+void Network::masked_values_range(const Dataset& data, std::int64_t index, int label,
+                                  const PlayerLayout& layout, const OutputSpec& output,
+                                  std::int64_t batch, std::uint64_t first, std::uint64_t count,
+                                  double* v) {
+  masked_values_packed({MaskedRequest{&data, index, label, first, count, v}}, layout, output,
+                       batch);
+}
+
 void Network::masked_values(const Dataset& data, std::int64_t index, int label,
                             const PlayerLayout& layout, const OutputSpec& output,
                             std::int64_t batch, double* v) {

@@ -637,12 +637,17 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
     t0 = Clock::now();
     // This rank's masked inputs: its block of subsets of each of its group's samples (all the
     // subsets of its own samples when K = 1), then the exchange that gives it its own samples.
+    // The samples' blocks go through the model in one packed pass, so that chunks of
+    // forward_batch inputs stay full when a block is shorter (small n); a sample's values are
+    // bitwise those of its own pass. They land in place: the pass needs no memory but a chunk.
     double* dst = dec.subset_ranks > 1 ? blocks.data() : values.data();
+    std::vector<MaskedRequest> requests(gcount);
+    for (std::size_t s = g0; s < g0 + gcount; ++s)
+      requests[s - g0] = {header.sample_split[s] ? &c.test : &c.train, header.sample_index[s],
+                          labels[s], block0, B, dst + (s - g0) * B};
+    net->masked_values_packed(requests, c.layout, c.output, cfg.runtime.forward_batch);
     for (std::size_t s = g0; s < g0 + gcount; ++s) {
-      const Dataset& d = header.sample_split[s] ? c.test : c.train;
-      double* v = dst + (s - g0) * B;
-      net->masked_values_range(d, header.sample_index[s], labels[s], c.layout, c.output,
-                               cfg.runtime.forward_batch, block0, B, v);
+      const double* v = dst + (s - g0) * B;
       for (std::uint64_t j = 0; j < B; ++j)
         if (!std::isfinite(v[j]))
           throw UserError(fmt::format(

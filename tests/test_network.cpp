@@ -612,6 +612,91 @@ TEST(MaskedValues, AgreesWithPlainForwardOfTheMaskedInputs) {
   EXPECT_NEAR(v[total - 1], harsanyi::output_value(full.data(), 10, 7, true), 1e-5);
 }
 
+// Several samples' subset ranges, packed into shared chunks: each request's v is bitwise its
+// own masked_values_range's. The requests mix two splits, a full range, blocks, an empty range,
+// a single subset and a sample asked twice with two labels (97 rows). With these batches the
+// chunks end inside requests, hold several requests, and the last is partial; batches 12 and 32
+// leave a last chunk of one row (padded in the forward, network.cpp), the single-subset request
+// is a one-row chunk of its own when alone, and batch 200 is one chunk for everything.
+TEST(MaskedValues, PackedRequestsEqualEachRequestAlone) {
+  const std::vector<std::int64_t> shape = {1, 12, 12};
+  Dataset train, test;
+  train.source = "synthetic train";
+  test.source = "synthetic test";
+  for (Dataset* d : {&train, &test}) {
+    d->shape = shape;
+    d->num_classes = 4;
+  }
+  train.data = uniform(4 * 144, 41);
+  train.labels = {0, 1, 2, 3};
+  test.data = uniform(2 * 144, 42);
+  test.labels = {1, 2};
+  const PlayerLayout layout =
+      grid_layout(shape, 3, 3, {0, 2, 4, 5, 7}, false, std::vector<float>(144, 0.25f));
+  struct Ask {
+    const Dataset* data;
+    std::int64_t index;
+    int label;
+    std::uint64_t first, count;
+  };
+  const std::vector<Ask> asks = {{&train, 0, 0, 0, 32}, {&test, 1, 2, 8, 16},
+                                 {&train, 2, 2, 3, 0},  {&test, 0, 1, 0, 32},
+                                 {&train, 3, 3, 5, 1},  {&train, 0, 3, 16, 16}};
+  for (const std::string arch : {"mlp", "lenet", "vgg11s"}) {
+    const auto net = Network::build(arch, shape, 4, 11);
+    for (const std::int64_t batch : {1, 7, 12, 32, 200}) {
+      // sentinels after each range: nothing is written beyond `count`
+      std::vector<std::vector<double>> packed, alone;
+      std::vector<harsanyi::MaskedRequest> requests;
+      for (const Ask& a : asks) {
+        packed.emplace_back(a.count + 2, -999.0);
+        alone.emplace_back(a.count + 2, -999.0);
+      }
+      for (std::size_t r = 0; r < asks.size(); ++r) {
+        const Ask& a = asks[r];
+        requests.push_back({a.data, a.index, a.label, a.first, a.count, packed[r].data()});
+        net->masked_values_range(*a.data, a.index, a.label, layout, OutputSpec{true, false}, batch,
+                                 a.first, a.count, alone[r].data());
+      }
+      net->masked_values_packed(requests, layout, OutputSpec{true, false}, batch);
+      for (std::size_t r = 0; r < asks.size(); ++r) {
+        for (std::uint64_t j = 0; j < asks[r].count; ++j)
+          EXPECT_EQ(packed[r][j], alone[r][j])
+              << arch << " batch " << batch << " request " << r << " subset " << asks[r].first + j;
+        EXPECT_EQ(packed[r][asks[r].count], -999.0) << arch << " batch " << batch << " " << r;
+        EXPECT_EQ(packed[r][asks[r].count + 1], -999.0) << arch << " batch " << batch << " " << r;
+      }
+      // the same sample asked twice: its common subsets [16, 32) differ only by the label
+      EXPECT_NE(packed[0][16], packed[5][0]) << arch << " batch " << batch;
+    }
+    // a sample's v does not depend on the batch: a one-row forward gives what a chunk of many
+    // gives (the padding of one-row chunks)
+    std::vector<double> one(32), many(32);
+    net->masked_values_range(train, 1, 1, layout, OutputSpec{true, false}, 1, 0, 32, one.data());
+    net->masked_values_range(train, 1, 1, layout, OutputSpec{true, false}, 32, 0, 32, many.data());
+    EXPECT_EQ(one, many) << arch;
+  }
+}
+
+TEST(MaskedValues, PackedRequestsAreCheckedBeforeAnyForward) {
+  Dataset d = separable_images(2, 3);
+  Dataset other = separable_images(2, 4);
+  other.shape = {1, 4, 16};  // as many elements, another shape
+  const auto net = Network::build("mlp", d.shape, 2, 0);
+  const PlayerLayout layout = grid_layout(d.shape, 2, 2, {0, 1}, false, std::vector<float>(64));
+  std::vector<double> a(4, -999.0), b(4, -999.0);
+  const harsanyi::MaskedRequest first{&d, 0, 0, 0, 4, a.data()};
+  const auto packed = [&](const harsanyi::MaskedRequest& second) {
+    net->masked_values_packed({first, second}, layout, OutputSpec{}, 3);
+  };
+  expect_user_error([&] { packed({&d, 7, 0, 0, 4, b.data()}); }, "sample 7");
+  expect_user_error([&] { packed({&other, 0, 0, 0, 4, b.data()}); }, "cannot share a forward");
+  EXPECT_THROW(packed({&d, 1, 0, 3, 2, b.data()}), std::invalid_argument);  // 3 + 2 > 2^2
+  EXPECT_EQ(a[0], -999.0);  // all refused before any forward
+  expect_user_error([&] { packed({&d, 1, 2, 0, 4, b.data()}); }, "label 2 of sample 1");
+  net->masked_values_packed({}, layout, OutputSpec{}, 3);  // nothing to do
+}
+
 TEST(MaskedValues, BadArgumentsAreUserErrors) {
   Dataset d = separable_images(2, 3);
   const auto net = Network::build("mlp", d.shape, 2, 0);
