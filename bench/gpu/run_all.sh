@@ -265,6 +265,9 @@ else
     --device cuda
   bench "gpu_masked_forward_b8192_${TAG}_${DAY}" "$B/masked_forward_perf" -b 13 -e 16 -n 11 \
     -w 2 -t 1 --device cuda --batch 8192
+  # small n with 16 samples packed into each forward (what a study does): chunks of 8192 rows
+  bench "gpu_masked_forward_packed_${TAG}_${DAY}" "$B/masked_forward_perf" -b 9 -e 12 -n 11 \
+    -w 2 -t 1 -s 16 --device cuda --batch 8192
   # CPU reference tables of the same machine, for the README's comparison
   bench "cpu_moebius_${TAG}_${DAY}" "$B/moebius_perf" -b 20 -e 26 -i 2 -t "$(nproc)" -n 5
 fi
