@@ -160,6 +160,12 @@ int main(int argc, char** argv) {
                       "divisor of the rank count; 0: enough that every rank owns a sample, as the "
                       "epochs allow; 1: all ranks on each epoch)")
       ->capture_default_str();
+  run_cmd->add_option("--overlap", run.overlap,
+                      "run the solver of one epoch on a worker thread while the next epoch's "
+                      "model is evaluated and its masked inputs forwarded (auto: when the solver "
+                      "runs on the GPU; the study file is the same bitwise either way)")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   run_cmd->add_option("--until-epoch", run.until_epoch,
                       "analyse the epochs up to this one, then stop with the study resumable "
                       "(OUT.part; exit 0): a job array continues it with --resume, task after task")

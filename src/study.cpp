@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <limits>
 #include <map>
 #include <random>
@@ -439,11 +440,15 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
                                     (cfg.samples.test_indices.empty()
                                          ? cfg.samples.test
                                          : static_cast<std::int64_t>(cfg.samples.test_indices.size()))));
+  // Overlap of one wave's solver with the next wave's forward passes (two epochs in flight).
+  if (options.overlap != "auto" && options.overlap != "on" && options.overlap != "off")
+    throw UserError("--overlap must be auto, on or off, not '" + options.overlap + "'");
+  const bool overlap = options.overlap == "on" || (options.overlap == "auto" && c.solver_gpu);
   // Per rank: its own samples (at least a 1/P share; checked again once the epoch groups are
-  // known) and its blocks of its group's samples.
+  // known) and its blocks of its group's samples; with overlap, two epochs' worth.
   const std::size_t ranks = static_cast<std::size_t>(world.size());
   const std::size_t per_sample_bytes =
-      and_or_bytes_per_sample(sopt, n, sizeof(double)) + 3 * len * sizeof(double);
+      (overlap ? 2 : 1) * (and_or_bytes_per_sample(sopt, n, sizeof(double)) + 3 * len * sizeof(double));
   const std::size_t own_max = (S_max + ranks - 1) / ranks;
   const std::size_t need = own_max * per_sample_bytes +
                            (ranks > 1 ? std::min(S_max, own_max * ranks) * len / ranks * sizeof(double) : 0);
@@ -599,9 +604,7 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
                  S, n, todo, first);
   Progress progress("run", static_cast<std::uint64_t>(todo * S), "samples", options.progress);
 
-  std::vector<double> values(own * len);
   std::vector<double> blocks(dec.subset_ranks > 1 ? gcount * B : 0);
-  AndOrBatch<double> fit;
   std::vector<std::int64_t> train_all_idx = iota(c.train.count()),
                             test_all_idx = iota(c.test.count());
   // One epoch on this rank's epoch group (collective over ecomm): its own samples' rows, the
@@ -611,10 +614,21 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
     EpochSummary sum;
     OrderSummary orders;
   };
-  const auto analyse = [&](std::size_t ei) {
+  // An epoch in flight: its values, the solver's output, its result. prepare (model evaluation
+  // and forward passes), solve (the AND-OR fit, no MPI) and finish (metrics, collective) run in
+  // turn; with runtime.overlap two of them alternate, and the solve of one wave runs on a worker
+  // thread while the main thread prepares the next wave.
+  struct Stage {
+    std::vector<double> values;
+    AndOrBatch<double> fit;
     EpochResult result;
-    EpochSummary& sum = result.sum;
-    EpochBlock& block = result.block;
+    double t_solve = 0.0;
+  };
+  const auto prepare = [&](std::size_t ei, Stage& st) {
+    st.result = EpochResult();
+    std::vector<double>& values = st.values;
+    values.resize(own * len);
+    EpochSummary& sum = st.result.sum;
     sum.epoch = epochs[ei].epoch;
     auto t0 = Clock::now();
     auto net = network_for(c, epochs[ei]);
@@ -660,11 +674,13 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
     if (dec.subset_ranks > 1) mpi::gather_own_samples(dec, round, group, blocks.data(), values.data());
     for (std::size_t s = 0; s < own; ++s) subtract_empty(c.output, values.data() + s * len, len);
     sum.t_forward = seconds_since(t0);
-
-    t0 = Clock::now();
-    // This rank's own samples: solver and metrics.
-    block.sample0 = static_cast<std::int64_t>(s0);
-    block.count = static_cast<std::int64_t>(own);
+  };
+  // This rank's own samples through the solver: compute only (no MPI, no LibTorch), so that it
+  // may run on a worker thread.
+  const auto solve = [&](Stage& st) {
+    const auto t0 = Clock::now();
+    const std::vector<double>& values = st.values;
+    AndOrBatch<double>& fit = st.fit;
     if (and_or) {
       if (own > 0) fit_and_or_batch<double>(values.data(), own, n, sopt, c.solver_gpu, fit, nullptr);
       fit.loss.resize(own);
@@ -675,6 +691,18 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
       fit.loss.assign(own, 0.0);
       for (std::size_t s = 0; s < own; ++s) fit.loss[s] = sum_abs(fit.and_.data() + s * len, len);
     }
+    st.t_solve = seconds_since(t0);
+  };
+  // The metrics of the solved samples (collective over the epoch group).
+  const auto finish = [&](Stage& st) {
+    const auto t0 = Clock::now();
+    const std::vector<double>& values = st.values;
+    AndOrBatch<double>& fit = st.fit;
+    EpochResult& result = st.result;
+    EpochSummary& sum = result.sum;
+    EpochBlock& block = result.block;
+    block.sample0 = static_cast<std::int64_t>(s0);
+    block.count = static_cast<std::int64_t>(own);
     block.and_pos.resize(own * K);
     block.and_neg.resize(own * K);
     block.and_count.resize(own * K);
@@ -738,30 +766,19 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
       if (and_or)
         block.inter_or.assign(fit.or_.begin(), fit.or_.begin() + static_cast<std::ptrdiff_t>(own * len));
     }
-    sum.t_solver = seconds_since(t0);
+    sum.t_solver = st.t_solve + seconds_since(t0);  // the fit and the metrics, not the wait
     // Stage times: the slowest rank's.
     sum.t_eval = ecomm.max(sum.t_eval);
     sum.t_forward = ecomm.max(sum.t_forward);
     sum.t_solver = ecomm.max(sum.t_solver);
     // The epoch over all samples (every rank's rows, gathered in sample order), for the log.
     result.orders = epoch_orders(block, !and_or, n, ecomm);
-    return result;
   };
 
   const EpochBlock nothing;  // the rows a rank writes for an epoch of another epoch group
-  for (std::size_t wave = first; wave < epochs.size(); wave += static_cast<std::size_t>(E)) {
-    // --until-epoch (the same on every rank) or a stop signal: the file stays OUT.part.
-    summary.stopped_until = options.until_epoch >= 0 && epochs[wave].epoch > options.until_epoch;
-    if (summary.stopped_until || stop_now()) {
-      progress.finish();
-      summary.epochs_written = static_cast<int>(writer->written_epochs().size());
-      summary.seconds = world.max(seconds_since(t_start));
-      writer->close();  // every rank here: a collective close of a parallel file
-      return summary;
-    }
+  // Writes the E epochs of a wave (this rank's own result for epoch `mine`).
+  const auto write_wave = [&](std::size_t wave, const EpochResult& result) {
     const std::size_t mine = wave + static_cast<std::size_t>(egroup);
-    EpochResult result;
-    if (mine < epochs.size()) result = analyse(mine);
     for (std::size_t ei = wave; ei < std::min(epochs.size(), wave + static_cast<std::size_t>(E)); ++ei) {
       const bool own_epoch = ei == mine;
       // The epoch's summary, from the first rank of its epoch group to every rank.
@@ -801,7 +818,54 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
       summary.t_write += sum.t_write;
       ++summary.epochs_analysed;
     }
+  };
+
+  Stage stages[2];
+  std::future<void> solving;  // after the stages: destroyed (waited for) before them
+  constexpr std::size_t kNone = ~std::size_t{0};
+  std::size_t pending = kNone;  // the wave whose solve has started and that is not written yet
+  int pending_stage = 0;
+  // Finishes and writes the pending wave (every rank, in the same order: it is collective).
+  const auto complete = [&] {
+    if (pending == kNone) return;
+    Stage& st = stages[pending_stage];
+    if (solving.valid()) solving.get();  // rethrows what the solver threw
+    if (pending + static_cast<std::size_t>(egroup) < epochs.size()) finish(st);
+    write_wave(pending, st.result);
+    pending = kNone;
+  };
+  int cur = 0;
+  for (std::size_t wave = first; wave < epochs.size(); wave += static_cast<std::size_t>(E)) {
+    // --until-epoch (the same on every rank) or a stop signal: the file stays OUT.part, with
+    // every wave whose solve has started.
+    summary.stopped_until = options.until_epoch >= 0 && epochs[wave].epoch > options.until_epoch;
+    if (summary.stopped_until || stop_now()) {
+      complete();
+      progress.finish();
+      summary.epochs_written = static_cast<int>(writer->written_epochs().size());
+      summary.seconds = world.max(seconds_since(t_start));
+      writer->close();  // every rank here: a collective close of a parallel file
+      return summary;
+    }
+    const std::size_t mine = wave + static_cast<std::size_t>(egroup);
+    Stage& st = stages[cur];
+    if (mine < epochs.size()) prepare(mine, st);
+    complete();  // the previous wave, whose solve ran during this prepare
+    if (mine < epochs.size()) {
+      if (overlap)
+        solving = std::async(std::launch::async, [&st, &solve, rank_threads] {
+          omp_set_num_threads(rank_threads);  // a new thread starts from the default
+          solve(st);
+        });
+      else
+        solve(st);
+    }
+    pending = wave;
+    pending_stage = cur;
+    cur ^= 1;
+    if (!overlap) complete();
   }
+  complete();
   progress.finish();
   summary.seconds = world.max(seconds_since(t_start));
   summary.epochs_written = static_cast<int>(writer->written_epochs().size());

@@ -26,6 +26,10 @@ struct RunOptions {
   int subset_ranks = 0;           ///< MPI: ranks sharing a sample's masked inputs (0: chosen)
   int epoch_groups = 0;           ///< MPI: groups of ranks analysing different epochs (0: chosen)
   int until_epoch = -1;           ///< stop (resumable) once the epochs up to this one are written
+  /// Overlap the solver of one wave of epochs (worker thread) with the model evaluation and
+  /// forward passes of the next: "auto" (when the solver runs on the GPU), "on", "off". The
+  /// study file is the same bitwise either way.
+  std::string overlap = "auto";
 };
 
 /// @brief What a run did: the time split of the study (seconds, summed over epochs).

@@ -302,6 +302,8 @@ if [[ $STUDY == 1 ]]; then
   }
   rm -rf "$REPORT/study_times.txt" "$BUILD"/study_*.h5 "$BUILD"/study_*.h5.part "$BUILD"/study_*.h5.ckpt
   study_run cuda cuda --force
+  # the same without overlapping one epoch's solver with the next epoch's forward passes
+  study_run cuda_no_overlap cuda --force --overlap off
   study_run cpu cpu --force
   if [[ -d $BUILD/study_cuda.h5.ckpt ]]; then
     cp -r "$BUILD/study_cuda.h5.ckpt" "$BUILD/study_cpu_same.h5.ckpt"
@@ -316,6 +318,17 @@ if [[ $STUDY == 1 ]]; then
   for name in cuda cpu cpu_same; do
     "$HARSANYI" report "$BUILD/study_$name.h5" >"$REPORT/study_${name}_report.txt" 2>&1 || true
   done
+  if [[ -e $BUILD/study_cuda.h5 && -e $BUILD/study_cuda_no_overlap.h5 ]]; then
+    # --overlap changes when the solver runs, not what it computes: the files must be equal
+    set +e
+    (T=$BUILD; source "$ROOT/tests/cli/common.sh"
+     compare_h5 "$BUILD/study_cuda.h5" "$BUILD/study_cuda_no_overlap.h5") 2>&1 |
+      tee "$REPORT/study_overlap_equal.txt"
+    ov_rc=${PIPESTATUS[0]}
+    set -e
+    [[ $ov_rc -eq 0 ]] ||
+      fail_step "the GPU study with and without --overlap differ (study_overlap_equal.txt)"
+  fi
   if [[ -e $BUILD/study_cpu_same.h5 ]]; then
     "${HARSANYI_TEST_PYTHON:-/usr/bin/python3}" "$ROOT/bench/gpu/compare_studies.py" \
       "$BUILD/study_cuda.h5" "$BUILD/study_cpu_same.h5" 2>&1 | tee "$REPORT/study_gpu_vs_cpu.txt" ||

@@ -106,6 +106,11 @@ TOML
     compare_h5 "$T/r.h5" "$T/eg$eg.h5" $HOW >"$T/cmp" && ok "study with $eg epoch groups = one process, bitwise" \
       || bad "study with $eg epoch groups: $(cat "$T/cmp")"
   done
+  # --overlap on: each wave's solver on a worker thread while the next wave is prepared.
+  expect 0 "" "run with 2 epoch groups and --overlap on" -- \
+    mpi 4 run "$T/tiny.toml" --set output.path="$T/ov.h5" --epoch-groups 2 --overlap on --quiet --no-report
+  compare_h5 "$T/r.h5" "$T/ov.h5" $HOW >"$T/cmp" && ok "study with --overlap on, 2 epoch groups = one process, bitwise" \
+    || bad "study with --overlap on: $(cat "$T/cmp")"
   "$PY" -c "import h5py, sys; a = h5py.File(sys.argv[1], 'r').attrs
 sys.exit(0 if (a['mpi_ranks'], a['epoch_groups'], a['subset_ranks']) == (4, 2, 1) else 1)" "$T/eg2.h5" \
     && ok "the study records mpi_ranks, epoch_groups and subset_ranks" || bad "layout attributes"

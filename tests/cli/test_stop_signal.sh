@@ -2,8 +2,9 @@
 # A graceful stop of `harsanyi run` by a signal, outside any batch system: SIGTERM in the
 # analysis, SIGINT in training, SIGUSR1 to mpirun (which forwards it to both ranks) each end the
 # run at the next safe point with exit code 3 and a message naming the signal and the resume
-# command; a second signal ends it at once; --until-epoch stops it resumable with exit code 0;
-# and every --resume ends with the same study as an uninterrupted run (compare_h5).
+# command (also with --overlap on); a second signal ends it at once; --until-epoch stops it
+# resumable with exit code 0; and every --resume ends with the same study as an uninterrupted
+# run (compare_h5).
 # Usage: test_stop_signal.sh path/to/harsanyi
 set -u
 H=${1:?usage: test_stop_signal.sh path/to/harsanyi}
@@ -71,6 +72,16 @@ grep -q "stopped by SIGTERM (.* epochs written.*continue with \`harsanyi run .*-
 sys.exit(0 if 2 <= n < 9 and f['epochs/epoch'].shape[0] >= n else 1)" "$T/term.h5.part" \
   && ok "the .part is readable and holds the epochs written before the stop" || bad "the stopped .part"
 resumed term "SIGTERM in the analysis"
+
+# --overlap on (the solver of one epoch on a worker thread while the next epoch is prepared):
+# SIGTERM in the analysis writes the epoch whose solver was running, and the resumed study (with
+# the overlap too) is the same.
+X_PLAIN=("${X[@]}")
+X+=(--overlap on)
+signal_run overlap TERM "epoch 1:"
+[[ $rc -eq 3 ]] && ok "SIGTERM with --overlap on: exit code 3" || bad "SIGTERM with --overlap on: exit $rc: $(tail -c 300 "$T/overlap.err")"
+resumed overlap "SIGTERM with --overlap on"
+X=("${X_PLAIN[@]}")
 
 # SIGINT (Ctrl-C) during training: stops after the checkpoint being written.
 signal_run int INT "training epochs"
