@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "driver.h"
+#include "sgd_solver.h"
 
 namespace harsanyi::bench::gpu {
 
@@ -61,6 +62,18 @@ std::vector<double> planted_inputs(int n, std::size_t samples);
 
 /// m sample indices evenly spaced over [0, samples), the first and the last included.
 std::vector<std::size_t> evenly_spaced(std::size_t m, std::size_t samples);
+
+/// @brief Every output of two fits bitwise equal: I_and, I_or, p, q, loss, trace, bound and
+/// iterations (for a check column that requires two kernels or launch modes to agree).
+template <class T>
+bool same_outputs(const AndOrBatch<T>& a, const AndOrBatch<T>& b) {
+  const auto same = [](const auto& x, const auto& y) {
+    return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(x[0])) == 0;
+  };
+  return same(a.and_, b.and_) && same(a.or_, b.or_) && same(a.p, b.p) && same(a.q, b.q) &&
+         same(a.loss, b.loss) && same(a.trace, b.trace) && same(a.bound, b.bound) &&
+         a.iterations == b.iterations;
+}
 
 /// Row gs of g (rows of `len` elements) bitwise equal to row es of e.
 template <class V>

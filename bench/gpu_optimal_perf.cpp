@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -184,15 +183,7 @@ int main(int argc, char** argv) {
       }
       row["d_loss"] = d_loss;
       row["bitwise"] = std::string(same ? "yes" : "no");
-      const auto all_same = [](const auto& a, const auto& b) {
-        return a.size() == b.size() &&
-               std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
-      };
-      const bool eq_direct = all_same(s.gpu.and_, s.direct.and_) &&
-                             all_same(s.gpu.or_, s.direct.or_) && all_same(s.gpu.p, s.direct.p) &&
-                             all_same(s.gpu.q, s.direct.q) && all_same(s.gpu.loss, s.direct.loss) &&
-                             all_same(s.gpu.bound, s.direct.bound) &&
-                             s.gpu.iterations == s.direct.iterations;
+      const bool eq_direct = hg::same_outputs(s.gpu, s.direct);
       row["=direct"] = std::string(eq_direct ? "yes" : "no");
       if (!eq_direct) {
         r.ok = false;

@@ -56,6 +56,15 @@ inline std::string gib(std::uint64_t bytes) {
   return text;
 }
 
+/// @brief Queues the checked copy of `count` elements (`kind`: host to device, device to host
+/// or device to device); nothing for count 0.
+template <class T>
+void copy_async(T* dst, const T* src, std::size_t count, cudaMemcpyKind kind,
+                cudaStream_t stream) {
+  if (count == 0) return;
+  HARSANYI_CUDA_CHECK(cudaMemcpyAsync(dst, src, count * sizeof(T), kind, stream));
+}
+
 /// @brief Queues the copy of `count` device elements into `dst`, a host vector (any allocator)
 /// already sized to hold them; `what` names the caller in the error when it is not.
 template <class Vector, class T>
@@ -64,8 +73,7 @@ void copy_to_host(const char* what, Vector& dst, const T* src, std::size_t count
   static_assert(sizeof(*dst.data()) == sizeof(T), "element types differ");
   if (count == 0) return;
   if (dst.size() < count) throw std::logic_error(std::string(what) + ": output not sized");
-  HARSANYI_CUDA_CHECK(
-      cudaMemcpyAsync(dst.data(), src, count * sizeof(T), cudaMemcpyDeviceToHost, stream));
+  copy_async(reinterpret_cast<T*>(dst.data()), src, count, cudaMemcpyDeviceToHost, stream);
 }
 
 }  // namespace harsanyi::cuda

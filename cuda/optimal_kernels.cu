@@ -344,19 +344,13 @@ __global__ void row_max_abs_kernel(const double* __restrict__ w, int n, std::uin
 // Host side
 
 template <class T> void upload(T* dst, const T* src, std::size_t count, cudaStream_t stream) {
-  if (count == 0) return;
-  HARSANYI_CUDA_CHECK(
-      cudaMemcpyAsync(dst, src, count * sizeof(T), cudaMemcpyHostToDevice, stream));
+  copy_async(dst, src, count, cudaMemcpyHostToDevice, stream);
 }
 template <class T> void download(T* dst, const T* src, std::size_t count, cudaStream_t stream) {
-  if (count == 0) return;
-  HARSANYI_CUDA_CHECK(
-      cudaMemcpyAsync(dst, src, count * sizeof(T), cudaMemcpyDeviceToHost, stream));
+  copy_async(dst, src, count, cudaMemcpyDeviceToHost, stream);
 }
 template <class T> void device_copy(T* dst, const T* src, std::size_t count, cudaStream_t stream) {
-  if (count == 0) return;
-  HARSANYI_CUDA_CHECK(
-      cudaMemcpyAsync(dst, src, count * sizeof(T), cudaMemcpyDeviceToDevice, stream));
+  copy_async(dst, src, count, cudaMemcpyDeviceToDevice, stream);
 }
 
 // Arrays of 2^n elements per sample that the fit keeps on the device.

@@ -354,8 +354,7 @@ void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const S
   T* a = ao.get();
   T* o = ao.get() + total;
 
-  HARSANYI_CUDA_CHECK(
-      cudaMemcpyAsync(v.get(), h_values, total * sizeof(T), cudaMemcpyHostToDevice, stream));
+  copy_async(v.get(), h_values, total, cudaMemcpyHostToDevice, stream);
   HARSANYI_CUDA_CHECK(cudaMemsetAsync(p.get(), 0, total * sizeof(T), stream));
   HARSANYI_CUDA_CHECK(cudaMemsetAsync(q.get(), 0, total * sizeof(T), stream));
   HARSANYI_CUDA_CHECK(cudaMemsetAsync(bp.get(), 0, total * sizeof(T), stream));
@@ -374,8 +373,7 @@ void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const S
     for (int t = 0; t < opt.iters; ++t)
       h_eta[t] = static_cast<T>(sgd_learning_rate(opt.lr, opt.iters, t));
     DeviceArray<T> eta(h_eta.size());
-    HARSANYI_CUDA_CHECK(cudaMemcpyAsync(eta.get(), h_eta.data(), h_eta.size() * sizeof(T),
-                                        cudaMemcpyHostToDevice, stream));
+    copy_async(eta.get(), h_eta.data(), h_eta.size(), cudaMemcpyHostToDevice, stream);
     const int threads = fused_threads(n);
     const std::size_t smem = 2 * len * sizeof(T);
     HARSANYI_CUDA_CHECK(cudaFuncSetAttribute(fused_sgd_kernel<T>,

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cuda_backend.h"
+#include "cuda_test_support.h"
 #include "lattice_index.h"
 #include "lattice_transforms.h"
 #include "progress.h"
@@ -280,12 +281,6 @@ TEST(CudaHost, DeviceCountGivesAReason) {
 // GPU tests
 
 namespace {
-
-#define REQUIRE_GPU()                                                     \
-  do {                                                                    \
-    std::string why_;                                                     \
-    if (cu::device_count(&why_) == 0) GTEST_SKIP() << "no GPU: " << why_; \
-  } while (0)
 
 void check_cuda(cudaError_t err, const char* what) {
   if (err != cudaSuccess)
@@ -612,15 +607,7 @@ void fused_equals_staged(int n, std::size_t samples, int iters) {
   cu::fit_and_or_sgd_batch(v.data(), samples, n, opt, fused, &progress, cu::SgdKernel::Fused);
   EXPECT_EQ(progress.done(), static_cast<std::uint64_t>(iters) * samples);
   cu::fit_and_or_sgd_batch(v.data(), samples, n, opt, staged, nullptr, cu::SgdKernel::Staged);
-  const auto same = [](const auto& a, const auto& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
-  };
-  EXPECT_TRUE(same(fused.and_, staged.and_)) << "I_and";
-  EXPECT_TRUE(same(fused.or_, staged.or_)) << "I_or";
-  EXPECT_TRUE(same(fused.p, staged.p)) << "p";
-  EXPECT_TRUE(same(fused.q, staged.q)) << "q";
-  EXPECT_TRUE(same(fused.loss, staged.loss)) << "loss";
-  EXPECT_TRUE(same(fused.trace, staged.trace)) << "trace";
+  harsanyi::testing::expect_same_outputs(fused, staged);
   ASSERT_EQ(fused.loss.size(), samples);
   EXPECT_TRUE(std::isfinite(fused.loss[0]));
 }

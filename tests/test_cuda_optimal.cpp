@@ -5,7 +5,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "cuda_backend.h"
+#include "cuda_test_support.h"
 #include "optimal_element_step.h"
 #include "optimal_solver.h"
 #include "planted_game.h"
@@ -103,12 +103,6 @@ TEST(CudaOptimalHost, DeviceBytesPerSample) {
 // ---------------------------------------------------------------------------------------------
 // GPU tests
 
-#define REQUIRE_GPU()                                                     \
-  do {                                                                    \
-    std::string why_;                                                     \
-    if (cu::device_count(&why_) == 0) GTEST_SKIP() << "no GPU: " << why_; \
-  } while (0)
-
 // Random games scaled by `scale`, with a planted game in the first sample (its optimum is sparse,
 // so the crossover has work to do).
 template <class T> std::vector<T> games(int n, std::size_t samples, std::uint64_t seed) {
@@ -134,10 +128,6 @@ template <class T> void poison(harsanyi::AndOrBatch<T>& out, std::size_t samples
   std::fill(out.trace.begin(), out.trace.end(), std::nan(""));
 }
 
-template <class V> bool same_bits(const V& a, const V& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
-}
-
 harsanyi::OptimalOptions test_options() {
   harsanyi::OptimalOptions opt;
   opt.max_iters = 4000;
@@ -157,14 +147,7 @@ void expect_gpu_equals_cpu(int n, std::size_t samples, const harsanyi::OptimalOp
   harsanyi::Progress progress("test", samples, "samples", /*enabled=*/false);
   cu::fit_and_or_optimal_batch(v.data(), samples, n, opt, gpu, &progress);
   EXPECT_EQ(progress.done(), samples);
-  EXPECT_TRUE(same_bits(gpu.and_, cpu.and_)) << "I_and";
-  EXPECT_TRUE(same_bits(gpu.or_, cpu.or_)) << "I_or";
-  EXPECT_TRUE(same_bits(gpu.p, cpu.p)) << "p";
-  EXPECT_TRUE(same_bits(gpu.q, cpu.q)) << "q";
-  EXPECT_TRUE(same_bits(gpu.loss, cpu.loss)) << "loss";
-  EXPECT_TRUE(same_bits(gpu.bound, cpu.bound)) << "bound";
-  EXPECT_TRUE(same_bits(gpu.trace, cpu.trace)) << "trace";
-  EXPECT_EQ(gpu.iterations, cpu.iterations);
+  harsanyi::testing::expect_same_outputs(gpu, cpu);
   for (std::size_t s = 0; s < samples; ++s) {
     EXPECT_TRUE(std::isfinite(gpu.loss[s])) << "sample " << s;
     EXPECT_LE(gpu.bound[s], gpu.loss[s] * (1 + 1e-12) + 1e-12) << "sample " << s;
@@ -200,14 +183,7 @@ TEST(CudaOptimal, GraphEqualsDirectLaunches) {
     harsanyi::AndOrBatch<double> graph, direct;
     cu::fit_and_or_optimal_batch(v.data(), samples, n, opt, graph, nullptr, cu::Launch::Graph);
     cu::fit_and_or_optimal_batch(v.data(), samples, n, opt, direct, nullptr, cu::Launch::Direct);
-    EXPECT_TRUE(same_bits(graph.and_, direct.and_)) << "I_and";
-    EXPECT_TRUE(same_bits(graph.or_, direct.or_)) << "I_or";
-    EXPECT_TRUE(same_bits(graph.p, direct.p)) << "p";
-    EXPECT_TRUE(same_bits(graph.q, direct.q)) << "q";
-    EXPECT_TRUE(same_bits(graph.loss, direct.loss)) << "loss";
-    EXPECT_TRUE(same_bits(graph.bound, direct.bound)) << "bound";
-    EXPECT_TRUE(same_bits(graph.trace, direct.trace)) << "trace";
-    EXPECT_EQ(graph.iterations, direct.iterations);
+    harsanyi::testing::expect_same_outputs(graph, direct);
   }
 }
 
