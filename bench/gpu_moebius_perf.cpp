@@ -70,7 +70,8 @@ struct GpuMoebiusState : hb::TypedState {
   bool gemm = false;
   std::size_t samples = 0, len = 0;  // len = samples * 2^n, one copy
   hg::StreamOwner stream;
-  hg::EventTimer t_transform{stream.get()}, t_copy{stream.get()}, t_gemm{stream.get()};
+  hg::EventTimer t_transform{stream.get()}, t_cluster{stream.get()}, t_copy{stream.get()},
+      t_gemm{stream.get()};
   std::vector<T> input;  // host copy of the timed input
   std::unique_ptr<hg::DeviceBuffer> pristine, work, copy_dst, gemm_out;
   std::unique_ptr<hg::DenseMoebius<T>> dense;
@@ -177,6 +178,10 @@ int main(int argc, char** argv) {
                   peak),
       "check    : fresh inputs; GPU output vs CPU moebius_transform in float64 (f64: exactly 0; "
       "f32: <= 1e-5 x max|ref|), buffers poisoned with NaN first; GEMM vs the same reference",
+      "cluster  : the same transform with LatticePasses::Cluster (2 passes through shared memory, "
+      "the second across a cluster of blocks; n = 21..28, 29 in f32, compute capability >= 9.0, "
+      "else the column passes: c_passes says which ran); c_same: output bitwise equal to the "
+      "column passes' (required)",
   };
   op.columns = {
       {"bytes", "B", hb::Fmt::integer, 0, 11},      {"passes", "-", hb::Fmt::integer, 0, 7},
@@ -184,6 +189,8 @@ int main(int argc, char** argv) {
       {"GB/s", "GB/s", hb::Fmt::fixed, 1, 8},       {"pass_GB/s", "GB/s", hb::Fmt::fixed, 1, 10},
       {"floor", "ms", hb::Fmt::fixed, 4, 9},        {"copy", "ms", hb::Fmt::fixed, 4, 9},
       {"copy_GB/s", "GB/s", hb::Fmt::fixed, 1, 10}, {"x_copy", "x", hb::Fmt::fixed, 2, 7},
+      {"c_passes", "-", hb::Fmt::integer, 0, 9},    {"cluster", "ms", hb::Fmt::fixed, 4, 10},
+      {"c_x_copy", "x", hb::Fmt::fixed, 2, 9},      {"c_same", "-", hb::Fmt::text, 0, 7},
       {"gemm", "ms", hb::Fmt::fixed, 4, 10},        {"gemm_x", "x", hb::Fmt::fixed, 1, 8},
       {"gemm_TF/s", "TF/s", hb::Fmt::fixed, 2, 10}, {"err_cpu", "rel", hb::Fmt::sci, 1, 9},
       {"bitwise", "-", hb::Fmt::text, 0, 8},        {"err_gemm", "rel", hb::Fmt::sci, 1, 9},
@@ -196,21 +203,30 @@ int main(int argc, char** argv) {
   };
   op.setup = hb::make_state<GpuMoebiusState>;
   op.calls = calls_for;
+  const auto fresh_work_copies = [](hb::CaseState& st) {
+    visit(st, [](auto& s) {
+      using T = typename std::decay_t<decltype(s)>::value_type;
+      for (int i = 0; i < s.copies; ++i)
+        hg::copy_d2d(s.work_copy(i), s.pristine_ptr(), s.len * sizeof(T), s.stream.get());
+      hg::synchronize(s.stream.get());
+    });
+  };
   op.kernels = {
-      {"transform",
-       [](hb::CaseState& st) {
-         visit(st, [](auto& s) {
-           using T = typename std::decay_t<decltype(s)>::value_type;
-           for (int i = 0; i < s.copies; ++i)
-             hg::copy_d2d(s.work_copy(i), s.pristine_ptr(), s.len * sizeof(T), s.stream.get());
-           hg::synchronize(s.stream.get());
-         });
-       },
+      {"transform", fresh_work_copies,
        [](hb::CaseState& st, int i) {
          visit(st, [i](auto& s) {
            timed_call(s, s.t_transform, i, [&] {
              cu::lattice_transform(cu::LatticeOp::Moebius, s.work_copy(i), s.n, s.samples,
-                                   s.stream.get());
+                                   s.stream.get(), cu::LatticePasses::Columns);
+           });
+         });
+       }},
+      {"cluster", fresh_work_copies,
+       [](hb::CaseState& st, int i) {
+         visit(st, [i](auto& s) {
+           timed_call(s, s.t_cluster, i, [&] {
+             cu::lattice_transform(cu::LatticeOp::Moebius, s.work_copy(i), s.n, s.samples,
+                                   s.stream.get(), cu::LatticePasses::Cluster);
            });
          });
        }},
@@ -268,6 +284,12 @@ int main(int argc, char** argv) {
       row["copy"] = 1e3 * cp.median;
       row["copy_GB/s"] = 2.0 * bytes / cp.median / 1e9;
       row["x_copy"] = tr.median / cp.median;
+      hg::record_event_times(c, "cluster", s.t_cluster.times(), warm);
+      const hg::Stats cl = hg::stats_after(s.t_cluster.times(), warm);
+      row["c_passes"] =
+          static_cast<long long>(cu::lattice_pass_count(cu::LatticePasses::Cluster, s.n, sizeof(T)));
+      row["cluster"] = 1e3 * cl.median;
+      row["c_x_copy"] = cl.median / cp.median;
       if (s.gemm) {
         hg::record_event_times(c, "gemm", s.t_gemm.times(), warm);
         const hg::Stats gm = hg::stats_after(s.t_gemm.times(), warm);
@@ -298,20 +320,31 @@ int main(int argc, char** argv) {
       std::vector<T> same = x;
       harsanyi::moebius_transform(same.data(), s.n, s.samples);
 
-      // Transform: the whole work buffer NaN-poisoned, the input into copy 0, transform copy 0.
+      // Transform: the whole work buffer NaN-poisoned, the input into copy 0, transform copy 0;
+      // with the cluster passes, then with the column passes: equal bitwise.
       const std::size_t work_bytes = s.work->bytes();
-      hg::fill_bytes(s.work->get(), 0xFF, work_bytes, s.stream.get());
-      hg::synchronize(s.stream.get());
-      hg::upload(s.work_copy(0), x.data(), s.len * sizeof(T));
-      cu::lattice_transform(cu::LatticeOp::Moebius, s.work_copy(0), s.n, s.samples, s.stream.get());
-      hg::synchronize(s.stream.get());
-      std::vector<unsigned char> all(work_bytes);
-      hg::download(all.data(), s.work->get(), work_bytes);
       const std::size_t head = kGuard * sizeof(T), body = s.len * sizeof(T);
-      if (!all_ff(all.data(), head) || !all_ff(all.data() + head + body, work_bytes - head - body))
-        fail("the transform wrote outside its array");
-      std::vector<T> got(s.len);
-      std::memcpy(got.data(), all.data() + head, body);
+      std::vector<unsigned char> all(work_bytes);
+      std::vector<T> got(s.len), cluster(s.len);
+      for (const cu::LatticePasses passes :
+           {cu::LatticePasses::Cluster, cu::LatticePasses::Columns}) {
+        hg::fill_bytes(s.work->get(), 0xFF, work_bytes, s.stream.get());
+        hg::synchronize(s.stream.get());
+        hg::upload(s.work_copy(0), x.data(), s.len * sizeof(T));
+        cu::lattice_transform(cu::LatticeOp::Moebius, s.work_copy(0), s.n, s.samples,
+                              s.stream.get(), passes);
+        hg::synchronize(s.stream.get());
+        hg::download(all.data(), s.work->get(), work_bytes);
+        const char* name = passes == cu::LatticePasses::Cluster ? "cluster" : "column";
+        if (!all_ff(all.data(), head) ||
+            !all_ff(all.data() + head + body, work_bytes - head - body))
+          fail(fmt::format("the {} passes wrote outside their array", name));
+        std::memcpy(passes == cu::LatticePasses::Cluster ? cluster.data() : got.data(),
+                    all.data() + head, body);
+      }
+      const bool cluster_same = std::memcmp(cluster.data(), got.data(), body) == 0;
+      row["c_same"] = std::string(cluster_same ? "yes" : "no");
+      if (!cluster_same) fail("the cluster passes' output differs from the column passes'");
       double abs_err = 0, ref_max = 0;
       std::size_t bad = 0;
       compare(got, ref, abs_err, ref_max, bad);

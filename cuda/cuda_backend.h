@@ -38,9 +38,27 @@ std::size_t device_free_bytes();
 /// Which butterfly: the same four operations as the CPU kernels in src/lattice_transforms.h.
 enum class LatticeOp { Moebius, MoebiusTranspose, Zeta, ZetaTranspose };
 
+/// How lattice_transform splits the bits of a row into passes over the array; every choice does
+/// the bits in increasing order for every element with the CPU's operations (float64 bitwise
+/// equal to the CPU). Each pass reads and writes the whole array once.
+enum class LatticePasses {
+  Auto,     ///< Columns (Cluster becomes the default once measured on a GPU)
+  Columns,  ///< a tile pass over the low 11 bits, then passes over groups of at most 9 bits:
+            ///< 2 passes up to n = 20, 3 up to n = 29
+  Cluster,  ///< n = 21..28 (29 in float) on compute capability >= 9.0: 2 passes through 128 KiB of shared
+            ///< memory per block, the second across a cluster of 2 or 4 blocks (distributed
+            ///< shared memory); Columns for other n and on older devices
+};
+
+/// @brief Passes over the array lattice_transform makes for rows of 2^n elements of
+/// `element_size` bytes with `passes` on the current device (Cluster falls back to Columns where
+/// it does not apply); 0 for n = 0.
+int lattice_pass_count(LatticePasses passes, int n, std::size_t element_size);
+
 /// @brief In-place transform of `samples` rows of 2^n elements in device memory.
 template <class T>
-void lattice_transform(LatticeOp op, T* d_data, int n, std::size_t samples, Stream stream);
+void lattice_transform(LatticeOp op, T* d_data, int n, std::size_t samples, Stream stream,
+                       LatticePasses passes = LatticePasses::Auto);
 /// @brief In-place OR transform (DESIGN §2) on device rows.
 template <class T> void or_transform(T* d_data, int n, std::size_t samples, Stream stream);
 /// @brief In-place transpose of the OR transform on device rows.

@@ -20,8 +20,12 @@ std::string device_description() { return ""; }
 std::size_t device_free_bytes() { return 0; }
 std::size_t sgd_device_bytes_per_sample(int, std::size_t) { unavailable(); }
 std::size_t optimal_device_bytes_per_sample(int, std::size_t) { unavailable(); }
+int lattice_pass_count(LatticePasses, int, std::size_t) { unavailable(); }
 
-template <class T> void lattice_transform(LatticeOp, T*, int, std::size_t, Stream) { unavailable(); }
+template <class T>
+void lattice_transform(LatticeOp, T*, int, std::size_t, Stream, LatticePasses) {
+  unavailable();
+}
 template <class T> void or_transform(T*, int, std::size_t, Stream) { unavailable(); }
 template <class T> void or_transform_transpose(T*, int, std::size_t, Stream) { unavailable(); }
 template <class T>
@@ -36,7 +40,7 @@ void fit_and_or_optimal_batch(const T*, std::size_t, int, const OptimalOptions&,
 }
 
 #define HARSANYI_INSTANTIATE(T)                                                             \
-  template void lattice_transform<T>(LatticeOp, T*, int, std::size_t, Stream);              \
+  template void lattice_transform<T>(LatticeOp, T*, int, std::size_t, Stream, LatticePasses); \
   template void or_transform<T>(T*, int, std::size_t, Stream);                              \
   template void or_transform_transpose<T>(T*, int, std::size_t, Stream);                    \
   template void fit_and_or_sgd_batch<T>(const T*, std::size_t, int, const SgdOptions&,      \

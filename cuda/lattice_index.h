@@ -167,4 +167,187 @@ HARSANYI_HD PassPlan make_pass_plan(int n, int tile_bits, int max_group) {
   return plan;
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Shared-memory passes (LatticePasses::Cluster): n = 21..28 (29 in float) in two passes over
+// the array.
+//
+// A pass loads a *cluster tile* into the shared memory of a cluster of 2^rank_bits blocks, each
+// block holding 2^buffer_bits elements (128 KiB: 2^15 floats or 2^14 doubles), does a range of
+// bits on it, and writes it back. Inside the tile an element has the extended index
+// e = (rank << buffer_bits) | m, m its slot in its block's buffer, m = (i << column_bits) | c:
+// c one of 2^column_bits consecutive elements (columns; one 32-byte sector), i its row. Bit x
+// of e is element bit x for x < column_bits and element bit first + x - column_bits above, so
+// rows i (and ranks) run along the group of bits [first, first + group) of the element index.
+//  - pass 1 (rank_bits = 0, column_bits = buffer_bits): tiles of 2^buffer_bits contiguous
+//    elements, bits [0, L);
+//  - pass 2 (rank_bits = 1 or 2): 2^column_bits consecutive columns times the 2^group rows of
+//    bits [L, n), group = buffer_bits - column_bits + rank_bits; the top rank_bits bits pair
+//    elements of different blocks of the cluster (distributed shared memory).
+// The bits [lo, hi) of e are done in rounds of at most reg_bits consecutive bits, in increasing
+// order: in a round a thread takes cubes of 2^w elements (o = cube·threads + thread, the round's
+// bits deposited into o), does the w bits on them in registers and writes them back. The last
+// round reads the cubes from the buffers of all the cluster's blocks (its bits include the rank
+// bits), and writes the elements of its own block's rank straight to global memory.
+// Buffer slots are swizzled (smem_slot) so that the 32 threads of a warp hit 32 different banks
+// in every load, round and store.
+
+/// One shared-memory pass.
+struct SmemPass {
+  int buffer_bits = 0;  ///< 2^buffer_bits elements per block
+  int reg_bits = 5;     ///< elements per thread 2^reg_bits (threads = 2^(buffer_bits - reg_bits))
+  int column_bits = 0;  ///< consecutive elements per row of the tile
+  int rank_bits = 0;    ///< blocks per cluster 2^rank_bits (0: no cluster)
+  int first = 0;        ///< element bit of extended bit column_bits
+  int lo = 0, hi = 0;   ///< extended bits done: [lo, hi)
+};
+
+/// Two shared-memory passes of one transform (valid = false: the transform does not fit them).
+struct SmemPlan {
+  bool valid = false;
+  SmemPass pass[2];
+};
+
+/// Bytes of shared memory per block of the shared-memory passes.
+constexpr int kSmemBufferBytes = 128 * 1024;
+
+/// @brief log2 of an element count that fits `bytes` (bytes / element_size a power of two).
+HARSANYI_HD constexpr int log2_count(unsigned bytes, unsigned element_size) {
+  int b = 0;
+  while ((element_size << (b + 1)) <= bytes) ++b;
+  return b;
+}
+
+/// @brief Bits of the element index the rows and ranks of a pass span.
+HARSANYI_HD int smem_group_bits(const SmemPass& p) {
+  return p.buffer_bits - p.column_bits + p.rank_bits;
+}
+
+/// @brief Threads per block.
+HARSANYI_HD unsigned smem_threads(const SmemPass& p) {
+  return 1u << (p.buffer_bits - p.reg_bits);
+}
+
+/// @brief Cluster tiles covering `total` elements.
+HARSANYI_HD std::uint64_t smem_tiles(std::uint64_t total, const SmemPass& p) {
+  return total >> (p.buffer_bits + p.rank_bits);
+}
+
+/// @brief Element bit of extended bit x.
+HARSANYI_HD int smem_element_bit(int x, const SmemPass& p) {
+  return x < p.column_bits ? x : p.first + x - p.column_bits;
+}
+
+/// @brief Flat element of extended index e of cluster tile `tile`.
+HARSANYI_HD std::uint64_t smem_element(std::uint64_t tile, std::uint64_t e, const SmemPass& p) {
+  const std::uint64_t c = e & ((std::uint64_t{1} << p.column_bits) - 1);
+  const std::uint64_t g = e >> p.column_bits;  // row i and rank
+  const int low_bits = p.first - p.column_bits;  // tiles along the low bits come first
+  const std::uint64_t low = tile & ((std::uint64_t{1} << low_bits) - 1);
+  const std::uint64_t high = tile >> low_bits;
+  return (high << (p.first + smem_group_bits(p))) | (g << p.first) | (low << p.column_bits) | c;
+}
+
+/// @brief Distance between the elements of extended indices e and e + threads of a tile, the same
+/// for every e a thread loads (e = r·threads + thread, r < 2^reg_bits): loads walk one pointer.
+HARSANYI_HD std::uint64_t smem_load_stride(const SmemPass& p) {
+  const unsigned threads = smem_threads(p);
+  if (p.column_bits >= p.buffer_bits) return threads;  // pass 1: contiguous tiles
+  return std::uint64_t{threads >> p.column_bits} << p.first;  // whole rows of columns
+}
+
+/// @brief log2 of the distance between the elements of e and e + 2^x, for the bits x of a
+/// round (the rounds of a pass lie on one side of column_bits).
+HARSANYI_HD int smem_element_shift(int x, const SmemPass& p) {
+  return smem_element_bit(x, p);
+}
+
+/// @brief Swizzled buffer slot of m: a bijection of [0, 2^buffer_bits) that XORs bits 5..9 into
+/// bits 0..4, linear over the bits (slot(a | b) = slot(a) ^ slot(b) for disjoint a, b).
+HARSANYI_HD unsigned smem_slot(unsigned m) {
+  return m ^ ((m >> 5) & 31u);
+}
+
+/// @brief Number of rounds of a pass.
+HARSANYI_HD int smem_rounds(const SmemPass& p) {
+  return (p.hi - p.lo + p.reg_bits - 1) / p.reg_bits;
+}
+
+/// @brief First extended bit of round k.
+HARSANYI_HD int smem_round_first(const SmemPass& p, int k) {
+  return p.lo + k * p.reg_bits;
+}
+
+/// @brief Bits of round k.
+HARSANYI_HD int smem_round_width(const SmemPass& p, int k) {
+  const int rest = p.hi - smem_round_first(p, k);
+  return rest < p.reg_bits ? rest : p.reg_bits;
+}
+
+/// @brief Cubes per thread in a round of w bits (the last round also spans the ranks).
+HARSANYI_HD unsigned smem_cubes(const SmemPass& p, int w, bool last) {
+  return 1u << (p.reg_bits + (last ? p.rank_bits : 0) - w);
+}
+
+/// @brief Extended index of element j of the cube `o` of a round over bits [x0, x0 + w).
+HARSANYI_HD unsigned smem_cube_element(unsigned o, unsigned j, int x0, int w) {
+  const unsigned low = o & ((1u << x0) - 1);
+  return ((o >> x0) << (x0 + w)) | (j << x0) | low;
+}
+
+/// @brief Whether a pass is well formed: the rounds cover [lo, hi) inside the extended index,
+/// the last round holds every rank bit (and only it reads other blocks), the tile's rows lie
+/// above its columns.
+HARSANYI_HD bool smem_pass_valid(const SmemPass& p) {
+  if (p.reg_bits < 1 || p.buffer_bits < p.reg_bits || p.column_bits < 0 || p.rank_bits < 0 ||
+      p.column_bits > p.buffer_bits || p.first < p.column_bits || p.lo < 0 || p.lo >= p.hi ||
+      p.hi > p.buffer_bits + p.rank_bits)
+    return false;
+  if (p.rank_bits > 0 && (p.lo < p.column_bits || p.hi != p.buffer_bits + p.rank_bits))
+    return false;
+  if (p.rank_bits == 0 && p.hi > p.column_bits) return false;  // pass 1: bits inside the tile
+  if (p.buffer_bits + p.rank_bits > 30 || (p.rank_bits > 0 && p.column_bits > p.buffer_bits - p.reg_bits))
+    return false;  // extended indices in 32 bits; pass 2 loads whole rows of columns
+  const int last = smem_rounds(p) - 1;
+  return smem_round_first(p, last) <= p.buffer_bits &&
+         smem_round_width(p, last) >= p.rank_bits;
+}
+
+/// @brief The two passes of rows of 2^n elements of `element_size` bytes with `buffer_bytes` of
+/// shared memory per block; with the kernels' 128 KiB, valid for n = 19..29 in float and
+/// n = 19..28 in double (used where the column passes take three: n >= 21).
+/// Pass 2 takes one 32-byte sector of columns and group = buffer - columns + rank bits (one rank
+/// bit, two when pass 1 would exceed the buffer); pass 1 the remaining low bits.
+HARSANYI_HD SmemPlan make_smem_plan(int n, unsigned element_size,
+                                    unsigned buffer_bytes = kSmemBufferBytes, int reg_bits = 5,
+                                    unsigned sector_bytes = 32) {
+  SmemPlan plan;
+  const int buffer_bits = log2_count(buffer_bytes, element_size);
+  const int column_bits = log2_count(sector_bytes, element_size);
+  for (int rank_bits = 1; rank_bits <= 2 && !plan.valid; ++rank_bits) {
+    const int group = buffer_bits - column_bits + rank_bits;
+    const int low = n - group;
+    // Two passes only where the column plan needs three: the low pass needs its last round
+    // above bit 4 (coalesced stores) and at least the columns below the group.
+    if (low > buffer_bits || low < column_bits || low <= reg_bits) continue;
+    SmemPass& p1 = plan.pass[0];
+    p1.buffer_bits = buffer_bits;
+    p1.reg_bits = reg_bits;
+    p1.column_bits = buffer_bits;
+    p1.first = buffer_bits;
+    p1.lo = 0;
+    p1.hi = low;
+    SmemPass& p2 = plan.pass[1];
+    p2.buffer_bits = buffer_bits;
+    p2.reg_bits = reg_bits;
+    p2.column_bits = column_bits;
+    p2.rank_bits = rank_bits;
+    p2.first = low;
+    p2.lo = column_bits;
+    p2.hi = buffer_bits + rank_bits;
+    plan.valid = smem_pass_valid(p1) && smem_pass_valid(p2);
+  }
+  return plan;
+}
+
 }  // namespace harsanyi::cuda::index

@@ -1,6 +1,8 @@
 // Batched subset-lattice butterflies on the GPU (see lattice_index.h for the pass structure and
 // cuda_backend.h for the API). Bits are done in increasing order for every element, with the same
 // per-element operations as src/lattice_transforms.cpp, so float64 results are bitwise equal.
+#include <cooperative_groups.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <stdexcept>
@@ -226,6 +228,263 @@ __global__ void empty_entry_kernel(T* __restrict__ data, int n, std::uint64_t sa
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Shared-memory passes (LatticePasses::Cluster; index logic in lattice_index.h): a cluster tile
+// held in the shared memory of a cluster of 2^RankBits blocks, its bits [lo, hi) done in rounds
+// of at most 5 bits, each element read from and written to global memory once.
+//
+// The rounds' first bits are compile-time constants (lo is 0 in pass 1 and the column bits in
+// pass 2; rounds of 5): the swizzle is linear over the bits (XOR), so the slot of cube element j
+// is the slot of the cube's first element XOR a constant, and a thread keeps one slot register
+// per cube instead of one per element (at 1024 threads a thread has 64 registers).
+
+constexpr int kSmemRegBits = 5;
+static_assert(kSmemRegBits == 5, "rounds of 5 bits: a warp's 32 lanes give the swizzle's bits");
+
+template <class T>
+constexpr int kSmemBufferBits = index::log2_count(index::kSmemBufferBytes, sizeof(T));
+template <class T>
+constexpr int kSmemThreads = 1 << (kSmemBufferBits<T> - kSmemRegBits);
+// First extended bit of pass 1 (0) and of pass 2 (the column bits: one 32-byte sector).
+template <class T, int RankBits>
+constexpr int kSmemLo = RankBits > 0 ? index::log2_count(32, sizeof(T)) : 0;
+
+// One round of W bits starting at extended bit X0. Not the last round: cubes inside the block's
+// buffer, written back to it. The last round: cubes across the cluster's buffers (`ranks`; the
+// round holds the rank bits, the top bits of j), the block's own elements written to global
+// memory.
+template <class Op, class T, int X0, int W, bool Last, int RankBits>
+__device__ __forceinline__ void smem_round(T* buf, T* const* ranks, T* __restrict__ data,
+                                           std::uint64_t tile, unsigned rank,
+                                           const index::SmemPass& p) {
+  constexpr int R = 1 << W;
+  constexpr int kBufferBits = kSmemBufferBits<T>;
+  static_assert(!Last || RankBits == 0 || X0 + W == kBufferBits + RankBits,
+                "the last round of pass 2 ends with the rank bits");
+  static_assert(Last || X0 + W <= kBufferBits, "rounds before the last stay in the block");
+  const unsigned threads = blockDim.x;
+  const unsigned cubes = index::smem_cubes(p, W, Last);
+  const int shift = index::smem_element_shift(X0, p);
+  for (unsigned k = 0; k < cubes; ++k) {
+    const unsigned o = k * threads + threadIdx.x;
+    const unsigned e0 = index::smem_cube_element(o, 0, X0, W);  // < 2^X0 in the last round
+    const unsigned s0 = index::smem_slot(e0 & ((1u << kBufferBits) - 1));
+    T x[R];
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+      constexpr unsigned kMask = (1u << kBufferBits) - 1;
+      const unsigned ej = static_cast<unsigned>(j) << X0;
+      const T* src = buf;
+      if constexpr (Last && RankBits > 0) src = ranks[ej >> kBufferBits];
+      x[j] = src[s0 ^ index::smem_slot(ej & kMask)];
+    }
+#pragma unroll
+    for (int b = 0; b < W; ++b) {
+#pragma unroll
+      for (int j = 0; j < R; ++j)
+        if (!(j & (1 << b))) Op::apply(x[j], x[j | (1 << b)]);
+    }
+    if constexpr (Last) {
+      T* out = data + index::smem_element(tile, e0, p);
+#pragma unroll
+      for (int j = 0; j < R; ++j) {
+        const unsigned ej = static_cast<unsigned>(j) << X0;
+        if ((ej >> kBufferBits) == rank) out[std::uint64_t(j) << shift] = x[j];
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < R; ++j) buf[s0 ^ index::smem_slot(static_cast<unsigned>(j) << X0)] = x[j];
+    }
+  }
+}
+
+// The last round, k = rounds - 1 (1 or 2), of width w = hi - first bit (1..5).
+template <class Op, class T, int RankBits, int K>
+__device__ __forceinline__ void smem_last_round(int w, T* buf, T* const* ranks, T* data,
+                                                std::uint64_t tile, unsigned rank,
+                                                const index::SmemPass& p) {
+  constexpr int X0 = kSmemLo<T, RankBits> + K * kSmemRegBits;
+  if constexpr (RankBits > 0) {
+    constexpr int W = kSmemBufferBits<T> + RankBits - X0;  // pass 2: fixed by T and ranks
+    static_assert(W >= RankBits && W <= kSmemRegBits, "pass 2's last round");
+    smem_round<Op, T, X0, W, true, RankBits>(buf, ranks, data, tile, rank, p);
+  } else {
+    switch (w) {
+      case 1:
+        smem_round<Op, T, X0, 1, true, 0>(buf, ranks, data, tile, rank, p);
+        break;
+      case 2:
+        smem_round<Op, T, X0, 2, true, 0>(buf, ranks, data, tile, rank, p);
+        break;
+      case 3:
+        smem_round<Op, T, X0, 3, true, 0>(buf, ranks, data, tile, rank, p);
+        break;
+      case 4:
+        smem_round<Op, T, X0, 4, true, 0>(buf, ranks, data, tile, rank, p);
+        break;
+      default:
+        smem_round<Op, T, X0, 5, true, 0>(buf, ranks, data, tile, rank, p);
+        break;
+    }
+  }
+}
+
+// Block (or cluster) barrier: with RankBits > 0 every block of the cluster has arrived, and its
+// shared-memory writes are visible to the cluster's blocks.
+template <int RankBits>
+__device__ __forceinline__ void smem_barrier() {
+  if constexpr (RankBits > 0) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    cooperative_groups::this_cluster().sync();
+#else
+    __trap();  // the host launches clusters on compute capability 9.0 and above only
+#endif
+  } else {
+    __syncthreads();
+  }
+}
+
+// A pass of 2 or 3 rounds (pass 1: 6 <= hi <= 15 bits from bit 0; pass 2: from the column
+// bits to the top rank bit, 13 or 14 bits). Two rounds of 5 bits at most before the last.
+template <class Op, class T, int RankBits>
+__global__ void __launch_bounds__(kSmemThreads<T>)
+    smem_pass_kernel(T* __restrict__ data, std::uint64_t tiles, index::SmemPass p) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* buf = reinterpret_cast<T*>(smem_raw);
+  constexpr int kRanks = 1 << RankBits;
+  constexpr int kLo = kSmemLo<T, RankBits>;
+  T* ranks[kRanks];
+  unsigned rank = 0;
+  if constexpr (RankBits > 0) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    cooperative_groups::cluster_group cluster = cooperative_groups::this_cluster();
+    rank = cluster.block_rank();
+#pragma unroll
+    for (int r = 0; r < kRanks; ++r) ranks[r] = cluster.map_shared_rank(buf, r);
+#else
+    __trap();
+#endif
+  } else {
+    ranks[0] = buf;
+  }
+  const unsigned threads = blockDim.x;
+  constexpr int kPerThread = 1 << kSmemRegBits;
+  const int rounds = index::smem_rounds(p);
+  const int last_width = index::smem_round_width(p, rounds - 1);
+  const std::uint64_t load_stride = index::smem_load_stride(p);
+  const std::uint64_t first_tile = blockIdx.x >> RankBits, tile_step = gridDim.x >> RankBits;
+  for (std::uint64_t tile = first_tile; tile < tiles; tile += tile_step) {
+    // Load: consecutive threads, consecutive m (whole 32-byte sectors), in two halves of 16
+    // loads in flight per thread (fewer registers).
+    const T* in = data + index::smem_element(tile, (rank << p.buffer_bits) | threadIdx.x, p);
+#pragma unroll
+    for (int h = 0; h < kPerThread; h += kPerThread / 2) {
+      T x[kPerThread / 2];
+#pragma unroll
+      for (int r = 0; r < kPerThread / 2; ++r) x[r] = in[(h + r) * load_stride];
+#pragma unroll
+      for (int r = 0; r < kPerThread / 2; ++r)
+        buf[index::smem_slot((h + r) * threads + threadIdx.x)] = x[r];
+    }
+    __syncthreads();
+    smem_round<Op, T, kLo, kSmemRegBits, false, RankBits>(buf, ranks, data, tile, rank, p);
+    __syncthreads();
+    if (rounds == 3) {
+      smem_round<Op, T, kLo + kSmemRegBits, kSmemRegBits, false, RankBits>(buf, ranks, data,
+                                                                         tile, rank, p);
+      __syncthreads();
+    }
+    smem_barrier<RankBits>();  // every buffer of the cluster is final
+    if (rounds == 3)
+      smem_last_round<Op, T, RankBits, 2>(last_width, buf, ranks, data, tile, rank, p);
+    else if constexpr (RankBits == 0)
+      smem_last_round<Op, T, RankBits, 1>(last_width, buf, ranks, data, tile, rank, p);
+    smem_barrier<RankBits>();  // no block refills (or leaves) its buffer while others read it
+  }
+}
+
+// Whether a plan has the shapes smem_pass_kernel is compiled for: T's buffer and column bits,
+// pass 1 in 2 or 3 rounds from bit 0, pass 2 in 3 rounds from the column bits to the top rank
+// bit with 1 or 2 rank bits.
+template <class T>
+bool smem_plan_fits_kernels(const index::SmemPlan& plan) {
+  const index::SmemPass& p1 = plan.pass[0];
+  const index::SmemPass& p2 = plan.pass[1];
+  const int rounds1 = index::smem_rounds(p1), rounds2 = index::smem_rounds(p2);
+  return p1.reg_bits == kSmemRegBits && p2.reg_bits == kSmemRegBits &&
+         p1.buffer_bits == kSmemBufferBits<T> && p2.buffer_bits == kSmemBufferBits<T> &&
+         p1.rank_bits == 0 && p1.lo == kSmemLo<T, 0> && (rounds1 == 2 || rounds1 == 3) &&
+         p2.lo == kSmemLo<T, 1> && rounds2 == 3 && p2.hi == p2.buffer_bits + p2.rank_bits &&
+         (p2.rank_bits == 1 || p2.rank_bits == 2);
+}
+
+// Whether the current device runs the shared-memory passes: compute capability 9.0 or above
+// (clusters, distributed shared memory) and 128 KiB of shared memory per block.
+bool smem_passes_supported() {
+  int device = 0;
+  HARSANYI_CUDA_CHECK(cudaGetDevice(&device));
+  int major = 0, cluster = 0, optin = 0;
+  HARSANYI_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  HARSANYI_CUDA_CHECK(cudaDeviceGetAttribute(&cluster, cudaDevAttrClusterLaunch, device));
+  HARSANYI_CUDA_CHECK(
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  return major >= 9 && cluster != 0 && optin >= index::kSmemBufferBytes;
+}
+
+template <class Op, class T, int RankBits>
+void launch_smem_pass(T* data, std::uint64_t total, const index::SmemPass& p,
+                      cudaStream_t stream) {
+  auto kernel = smem_pass_kernel<Op, T, RankBits>;
+  const std::size_t bytes = std::size_t{sizeof(T)} << p.buffer_bits;
+  HARSANYI_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(bytes)));
+  const std::uint64_t tiles = index::smem_tiles(total, p);
+  const std::uint64_t clusters = std::min<std::uint64_t>(tiles, kMaxBlocks >> RankBits);
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(clusters << RankBits));
+  config.blockDim = dim3(index::smem_threads(p));
+  config.dynamicSmemBytes = bytes;
+  config.stream = stream;
+  cudaLaunchAttribute attribute[1];
+  if (RankBits > 0) {
+    attribute[0].id = cudaLaunchAttributeClusterDimension;
+    attribute[0].val.clusterDim.x = 1u << RankBits;
+    attribute[0].val.clusterDim.y = 1;
+    attribute[0].val.clusterDim.z = 1;
+    config.attrs = attribute;
+    config.numAttrs = 1;
+  }
+  HARSANYI_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, data, tiles, p));
+}
+
+// The plan of the shared-memory passes for rows of 2^n elements of T when they apply (n where
+// the column passes take three, a plan of the compiled shapes, a device with clusters).
+template <class T>
+bool smem_plan_applies(int n, index::SmemPlan& plan) {
+  const index::PassPlan columns =
+      index::make_pass_plan(n, kTile.tile_bits, index::column_max_group(sizeof(T)));
+  if (1 + columns.groups <= 2) return false;
+  plan = index::make_smem_plan(n, sizeof(T));
+  if (!plan.valid || !smem_plan_fits_kernels<T>(plan)) return false;
+  static const bool supported = smem_passes_supported();
+  return supported;
+}
+
+// The two shared-memory passes when they apply (n = 21..28, 29 in float: where the column
+// passes take three and the device has clusters); false otherwise.
+template <class Op, class T>
+bool smem_butterfly(T* data, int n, std::uint64_t samples, cudaStream_t stream) {
+  index::SmemPlan plan;
+  if (!smem_plan_applies<T>(n, plan)) return false;
+  const std::uint64_t total = samples << n;
+  launch_smem_pass<Op, T, 0>(data, total, plan.pass[0], stream);
+  if (plan.pass[1].rank_bits == 2)
+    launch_smem_pass<Op, T, 2>(data, total, plan.pass[1], stream);
+  else
+    launch_smem_pass<Op, T, 1>(data, total, plan.pass[1], stream);
+  return true;
+}
+
 template <class Op, class T, int G>
 void launch_column(T* data, std::uint64_t columns, int first, cudaStream_t stream) {
   constexpr int threads = 128;
@@ -243,7 +502,8 @@ void launch_wide(T* data, std::uint64_t total, int first, cudaStream_t stream) {
 }
 
 template <class Op, class T>
-void butterfly(T* data, int n, std::uint64_t samples, cudaStream_t stream) {
+void butterfly(T* data, int n, std::uint64_t samples, cudaStream_t stream, LatticePasses passes) {
+  if (passes == LatticePasses::Cluster && smem_butterfly<Op>(data, n, samples, stream)) return;
   const std::uint64_t total = samples << n;
   const index::PassPlan plan =
       index::make_pass_plan(n, kTile.tile_bits, index::column_max_group(sizeof(T)));
@@ -331,22 +591,41 @@ unsigned launch_blocks(std::uint64_t work, int threads) {
       std::max<std::uint64_t>(1, std::min<std::uint64_t>(blocks, kMaxBlocks)));
 }
 
+int lattice_pass_count(LatticePasses passes, int n, std::size_t element_size) {
+  if (element_size != sizeof(float) && element_size != sizeof(double))
+    throw std::invalid_argument("lattice_pass_count: elements of 4 or 8 bytes");
+  if (n < 0 || n > kMaxDevicePlayers)
+    throw std::invalid_argument("lattice_pass_count: n = " + std::to_string(n) +
+                                " out of range [0, " + std::to_string(kMaxDevicePlayers) + "]");
+  if (n == 0) return 0;
+  index::SmemPlan smem;
+  if (passes == LatticePasses::Cluster &&
+      (element_size == sizeof(float) ? smem_plan_applies<float>(n, smem)
+                                     : smem_plan_applies<double>(n, smem)))
+    return 2;
+  const index::PassPlan plan =
+      index::make_pass_plan(n, kTile.tile_bits, index::column_max_group(element_size));
+  return (plan.low_bits > 0 ? 1 : 0) + plan.groups;
+}
+
 template <class T>
-void lattice_transform(LatticeOp op, T* d_data, int n, std::size_t samples, Stream stream) {
+void lattice_transform(LatticeOp op, T* d_data, int n, std::size_t samples, Stream stream,
+                       LatticePasses passes) {
   check_args(d_data, n, samples, "lattice_transform");
   if (n == 0 || samples == 0) return;
+  if (passes == LatticePasses::Auto) passes = LatticePasses::Columns;
   switch (op) {
     case LatticeOp::Moebius:
-      butterfly<MoebiusOp>(d_data, n, samples, stream);
+      butterfly<MoebiusOp>(d_data, n, samples, stream, passes);
       break;
     case LatticeOp::MoebiusTranspose:
-      butterfly<MoebiusTOp>(d_data, n, samples, stream);
+      butterfly<MoebiusTOp>(d_data, n, samples, stream, passes);
       break;
     case LatticeOp::Zeta:
-      butterfly<ZetaOp>(d_data, n, samples, stream);
+      butterfly<ZetaOp>(d_data, n, samples, stream, passes);
       break;
     case LatticeOp::ZetaTranspose:
-      butterfly<ZetaTOp>(d_data, n, samples, stream);
+      butterfly<ZetaTOp>(d_data, n, samples, stream, passes);
       break;
   }
 }
@@ -395,7 +674,8 @@ void or_transform_transpose(T* d_data, int n, std::size_t samples, Stream stream
 }
 
 #define HARSANYI_INSTANTIATE(T)                                                     \
-  template void lattice_transform<T>(LatticeOp, T*, int, std::size_t, Stream);      \
+  template void lattice_transform<T>(LatticeOp, T*, int, std::size_t, Stream,       \
+                                     LatticePasses);                                \
   template void or_transform<T>(T*, int, std::size_t, Stream);                      \
   template void or_transform_transpose<T>(T*, int, std::size_t, Stream);            \
   template void reverse_negate_rows<T>(T*, int, std::size_t, T*, const T*, Stream); \

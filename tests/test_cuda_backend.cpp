@@ -1,5 +1,5 @@
-// The CUDA backend: the kernels' index logic replayed on the CPU (always runs), and the GPU
-// transforms and sgd solver against the CPU kernels (skipped without a GPU).
+// The CUDA backend: host helpers, and the GPU transforms and sgd solver against the CPU kernels
+// (skipped without a GPU). The kernels' index logic is replayed in test_cuda_index.cpp.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -28,232 +28,6 @@
 
 namespace cu = harsanyi::cuda;
 namespace ix = harsanyi::cuda::index;
-
-namespace {
-
-// ---------------------------------------------------------------------------------------------
-// CPU replay of the kernels' index logic
-
-// Records, per element, the bits of the butterflies that update it, in execution order.
-struct Replay {
-  int n;
-  std::uint64_t total;
-  std::vector<std::vector<int>> bits;  // per element
-  Replay(int n_, std::uint64_t samples) : n(n_), total(samples << n_), bits(total) {}
-
-  void update(std::uint64_t e, std::uint64_t partner, int b) {
-    ASSERT_LT(e, total);
-    ASSERT_LT(partner, total) << "partner out of range";
-    ASSERT_EQ(partner, e ^ (std::uint64_t{1} << b)) << "element " << e << " bit " << b;
-    ASSERT_EQ(partner >> n, e >> n) << "pair crosses rows";
-    bits[e].push_back(b);
-  }
-};
-
-// The tile pass of lattice_kernels.cu: per bit, Lane/Block levels update each (thread, register)
-// from the partner thread's same register; the Register level updates both sides of a pair.
-void replay_tile_pass(Replay& rep, int nbits, ix::TileShape s) {
-  const std::uint64_t tiles = ix::tile_count(rep.total, s);
-  const unsigned threads = 1u << s.thread_bits, regs = ix::tile_registers(s);
-  for (std::uint64_t tile = 0; tile < tiles; ++tile) {
-    std::set<unsigned> slots;
-    for (unsigned t = 0; t < threads; ++t)
-      for (unsigned r = 0; r < regs; ++r) {
-        const unsigned slot = ix::tile_slot(t, r, s);
-        EXPECT_LT(slot, 1u << s.tile_bits);
-        EXPECT_EQ(ix::tile_element(tile, t, r, s), (tile << s.tile_bits) + slot);
-        slots.insert(slot);
-      }
-    EXPECT_EQ(slots.size(), std::size_t{threads} * regs) << "shared-memory slots collide";
-    for (int b = 0; b < nbits; ++b) {
-      const ix::BitLevel level = ix::tile_bit_level(b, s);
-      for (unsigned t = 0; t < threads; ++t)
-        for (unsigned r = 0; r < regs; ++r) {
-          const std::uint64_t e = ix::tile_element(tile, t, r, s);
-          if (level == ix::BitLevel::Register) {
-            const unsigned pr = ix::tile_partner_register(r, b, s);
-            ASSERT_LT(pr, regs);
-            if (r > pr) continue;  // the pair is done once, by its lower register
-            const std::uint64_t pe = ix::tile_element(tile, t, pr, s);
-            EXPECT_FALSE(ix::is_upper(e, b));
-            EXPECT_TRUE(ix::is_upper(pe, b));
-            if (e >= rep.total) {
-              EXPECT_GE(pe, rep.total) << "a pair half in range";
-              continue;
-            }
-            rep.update(e, pe, b);
-            rep.update(pe, e, b);
-          } else {
-            const unsigned pt = ix::tile_partner_thread(t, b);
-            ASSERT_LT(pt, threads);
-            if (level == ix::BitLevel::Lane) {
-              EXPECT_EQ(pt >> s.lane_bits, t >> s.lane_bits) << "shuffle partner in another warp";
-            }
-            const std::uint64_t pe = ix::tile_element(tile, pt, r, s);
-            EXPECT_EQ(ix::tile_slot(pt, r, s), ix::tile_slot(t, r, s) ^ (1u << b));
-            EXPECT_EQ(ix::is_upper(e, b), ((e >> b) & 1) != 0);
-            if (e >= rep.total) {
-              EXPECT_GE(pe, rep.total) << "a pair half in range";
-              continue;
-            }
-            rep.update(e, pe, b);
-          }
-        }
-    }
-  }
-}
-
-// A column pass of lattice_kernels.cu over bits [first, first + count).
-void replay_column_pass(Replay& rep, int first, int count) {
-  const std::uint64_t columns = ix::column_count(rep.total, count);
-  std::vector<int> covered(rep.total, 0);
-  for (std::uint64_t c = 0; c < columns; ++c) {
-    for (unsigned r = 0; r < (1u << count); ++r) {
-      const std::uint64_t e = ix::column_element(c, first, count, r);
-      ASSERT_LT(e, rep.total);
-      ++covered[e];
-    }
-    for (int b = 0; b < count; ++b)
-      for (unsigned r = 0; r < (1u << count); ++r) {
-        if (r & (1u << b)) continue;
-        const std::uint64_t e = ix::column_element(c, first, count, r);
-        const std::uint64_t pe = ix::column_element(c, first, count, r | (1u << b));
-        rep.update(e, pe, first + b);
-        rep.update(pe, e, first + b);
-      }
-  }
-  for (std::uint64_t e = 0; e < rep.total; ++e)
-    ASSERT_EQ(covered[e], 1) << "column pass covers element " << e << " " << covered[e] << "x";
-}
-
-// A wide column pass of lattice_kernels.cu over bits [first, first + count): the register bits,
-// then the three warp bits of each (register, lane) cube.
-void replay_wide_pass(Replay& rep, int first, int count) {
-  ASSERT_GE(first, ix::kWideLaneBits);
-  const int reg_bits = count - ix::kWideWarpBits;
-  const unsigned regs = 1u << reg_bits, warps = 1u << ix::kWideWarpBits, lanes = 32;
-  const std::uint64_t tiles = ix::wide_tile_count(rep.total, count);
-  ASSERT_EQ(tiles << (count + ix::kWideLaneBits), rep.total);
-  std::vector<int> covered(rep.total, 0);
-  for (std::uint64_t t = 0; t < tiles; ++t) {
-    for (unsigned w = 0; w < warps; ++w)
-      for (unsigned l = 0; l < lanes; ++l)
-        for (unsigned j = 0; j < regs; ++j) {
-          const std::uint64_t e = ix::wide_element(t, w, l, j, first, count);
-          ASSERT_LT(e, rep.total);
-          ++covered[e];
-          if (l > 0) {  // consecutive lanes: consecutive elements (coalesced)
-            ASSERT_EQ(e, ix::wide_element(t, w, l - 1, j, first, count) + 1);
-          }
-        }
-    for (int b = 0; b < reg_bits; ++b)
-      for (unsigned w = 0; w < warps; ++w)
-        for (unsigned l = 0; l < lanes; ++l)
-          for (unsigned j = 0; j < regs; ++j) {
-            if (j & (1u << b)) continue;
-            const std::uint64_t e = ix::wide_element(t, w, l, j, first, count);
-            const std::uint64_t pe = ix::wide_element(t, w, l, j | (1u << b), first, count);
-            rep.update(e, pe, first + b);
-            rep.update(pe, e, first + b);
-          }
-    for (int b = 0; b < ix::kWideWarpBits; ++b)
-      for (unsigned j = 0; j < regs; ++j)
-        for (unsigned l = 0; l < lanes; ++l)
-          for (unsigned u = 0; u < warps; ++u) {
-            if (u & (1u << b)) continue;
-            const std::uint64_t e = ix::wide_element(t, u, l, j, first, count);
-            const std::uint64_t pe = ix::wide_element(t, u | (1u << b), l, j, first, count);
-            rep.update(e, pe, first + reg_bits + b);
-            rep.update(pe, e, first + reg_bits + b);
-          }
-  }
-  for (std::uint64_t e = 0; e < rep.total; ++e)
-    ASSERT_EQ(covered[e], 1) << "wide pass covers element " << e << " " << covered[e] << "x";
-}
-
-void replay_transform(int n, std::uint64_t samples, ix::TileShape s, int max_group) {
-  SCOPED_TRACE("n=" + std::to_string(n) + " samples=" + std::to_string(samples) + " tile=(" +
-               std::to_string(s.lane_bits) + "," + std::to_string(s.thread_bits) + "," +
-               std::to_string(s.tile_bits) + ") group=" + std::to_string(max_group));
-  const ix::PassPlan plan = ix::make_pass_plan(n, s.tile_bits, max_group);
-  int covered = plan.low_bits;
-  for (int g = 0; g < plan.groups; ++g) {
-    EXPECT_EQ(plan.first[g], covered);
-    EXPECT_GE(plan.count[g], 1);
-    EXPECT_LE(plan.count[g], max_group);
-    covered += plan.count[g];
-  }
-  EXPECT_EQ(covered, n);
-  Replay rep(n, samples);
-  if (n > 0) replay_tile_pass(rep, plan.low_bits, s);  // the kernels skip n = 0 (identity)
-  for (int g = 0; g < plan.groups; ++g) {
-    if (ix::is_wide_group(plan.count[g]))
-      replay_wide_pass(rep, plan.first[g], plan.count[g]);
-    else
-      replay_column_pass(rep, plan.first[g], plan.count[g]);
-  }
-  for (std::uint64_t e = 0; e < rep.total; ++e) {
-    ASSERT_EQ(rep.bits[e].size(), static_cast<std::size_t>(n)) << "element " << e;
-    for (int b = 0; b < n; ++b) ASSERT_EQ(rep.bits[e][b], b) << "element " << e << " out of order";
-  }
-}
-
-}  // namespace
-
-TEST(CudaIndex, EveryPairOncePerBitInIncreasingOrder) {
-  const ix::TileShape shapes[] = {{1, 2, 3}, {2, 2, 4}, {0, 1, 1}, {1, 3, 3},
-                                  {0, 0, 2}, {2, 3, 5}, {1, 1, 1}};
-  for (const ix::TileShape& s : shapes)
-    for (int n = 0; n <= 10; ++n)
-      for (std::uint64_t samples : {1, 2, 3, 5})
-        for (int group : {1, 2, 3, 5}) replay_transform(n, samples, s, group);
-}
-
-TEST(CudaIndex, KernelShapeReplays) {
-  // The shape and group sizes the kernels use, on rows shorter and longer than a tile: register
-  // column passes (n = 12..16), wide passes of 6 (n = 17) and 9 bits (n = 20).
-  for (int n : {0, 1, 3, 5, 7, 8, 10, 11, 12, 14, 16, 17})
-    for (std::uint64_t samples : {1, 3})
-      for (unsigned es : {4u, 8u})
-        replay_transform(n, samples, ix::kKernelTile, ix::column_max_group(es));
-  replay_transform(20, 1, ix::kKernelTile, ix::column_max_group(4));
-}
-
-TEST(CudaIndex, KernelPlansCoverAllSizes) {
-  for (unsigned es : {4u, 8u})
-    for (int n = 0; n <= harsanyi::kMaxPlayers; ++n) {
-      const int mg = ix::column_max_group(es);
-      EXPECT_LE(mg, ix::kKernelMaxGroup);
-      const ix::PassPlan plan = ix::make_pass_plan(n, ix::kKernelTile.tile_bits, mg);
-      int covered = plan.low_bits;
-      for (int g = 0; g < plan.groups; ++g) {
-        if (ix::is_wide_group(plan.count[g])) {
-          EXPECT_GE(plan.first[g], ix::kWideLaneBits);
-        } else {
-          EXPECT_LE(plan.count[g], ix::kKernelRegisterGroup);
-        }
-        covered += plan.count[g];
-      }
-      EXPECT_EQ(covered, n);
-      EXPECT_LE(plan.groups, 64);
-      // every pass reads and writes the array once: n = 28 in three passes (11 + 9 + 8 bits)
-      if (n == 28) {
-        EXPECT_EQ(plan.groups + 1, 3);
-      }
-      EXPECT_EQ(plan.low_bits, std::min(n, ix::kKernelTile.tile_bits));
-    }
-}
-
-TEST(CudaIndex, ReversalIsComplementInRow) {
-  for (int n = 0; n <= 6; ++n)
-    for (std::uint64_t k = 0; k < (std::uint64_t{3} << n); ++k) {
-      const std::uint64_t j = ix::reversed_element(k, n);
-      const std::uint64_t len = std::uint64_t{1} << n;
-      EXPECT_EQ(j >> n, k >> n);
-      EXPECT_EQ(j & (len - 1), len - 1 - (k & (len - 1)));
-      EXPECT_EQ(ix::reversed_element(j, n), k);
-    }
-}
 
 TEST(CudaHost, SgdBytesPerSample) {
   for (int n : {0, 4, 12, 20}) {
@@ -370,19 +144,20 @@ void cpu_transform(Which w, T* x, int n, std::size_t samples) {
 }
 
 template <class T>
-void gpu_transform(Which w, T* d, int n, std::size_t samples, cu::Stream s) {
+void gpu_transform(Which w, T* d, int n, std::size_t samples, cu::Stream s,
+                   cu::LatticePasses passes = cu::LatticePasses::Auto) {
   switch (w) {
     case Which::Moebius:
-      cu::lattice_transform(cu::LatticeOp::Moebius, d, n, samples, s);
+      cu::lattice_transform(cu::LatticeOp::Moebius, d, n, samples, s, passes);
       break;
     case Which::MoebiusT:
-      cu::lattice_transform(cu::LatticeOp::MoebiusTranspose, d, n, samples, s);
+      cu::lattice_transform(cu::LatticeOp::MoebiusTranspose, d, n, samples, s, passes);
       break;
     case Which::Zeta:
-      cu::lattice_transform(cu::LatticeOp::Zeta, d, n, samples, s);
+      cu::lattice_transform(cu::LatticeOp::Zeta, d, n, samples, s, passes);
       break;
     case Which::ZetaT:
-      cu::lattice_transform(cu::LatticeOp::ZetaTranspose, d, n, samples, s);
+      cu::lattice_transform(cu::LatticeOp::ZetaTranspose, d, n, samples, s, passes);
       break;
     case Which::Or:
       cu::or_transform(d, n, samples, s);
@@ -495,6 +270,54 @@ TEST(CudaTransforms, LargeSingleSample) {
   compare_transform<float>(Which::Zeta, 20, 3, stream.get());
   compare_transform<double>(Which::Moebius, 23, 2, stream.get());
   compare_transform<float>(Which::Moebius, 26, 1, stream.get());
+}
+
+// The shared-memory (cluster) passes against the CPU kernels, and equal bitwise to the column
+// passes in float too (the same operations in the same order).
+template <class T>
+void compare_cluster_passes(Which w, int n, std::size_t samples, cu::Stream stream) {
+  SCOPED_TRACE(std::string("cluster passes ") + name_of(w) + " n=" + std::to_string(n) +
+               " samples=" + std::to_string(samples) + (sizeof(T) == 8 ? " f64" : " f32"));
+  const std::size_t len = std::size_t{1} << n;
+  const std::vector<T> input = random_values<T>(samples * len, 77u * n + samples + int(w));
+  std::vector<std::vector<T>> out;
+  for (const cu::LatticePasses passes : {cu::LatticePasses::Cluster, cu::LatticePasses::Columns}) {
+    GuardedDeviceArray<T> dev(input);
+    gpu_transform(w, dev.data(), n, samples, stream, passes);
+    check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    out.push_back(dev.fetch());
+  }
+  ASSERT_EQ(0, std::memcmp(out[0].data(), out[1].data(), sizeof(T) * out[0].size()))
+      << "cluster and column passes differ";
+  if (sizeof(T) == 8) {
+    std::vector<T> expect = input;
+    cpu_transform(w, expect.data(), n, samples);
+    ASSERT_EQ(0, std::memcmp(out[0].data(), expect.data(), sizeof(T) * expect.size()))
+        << "cluster passes differ from the CPU";
+  }
+}
+
+TEST(CudaTransforms, ClusterPassesEqualColumnPassesAndCpu) {
+  REQUIRE_GPU();
+  if (cu::lattice_pass_count(cu::LatticePasses::Cluster, 24, sizeof(float)) != 2)
+    GTEST_SKIP() << "this device has no thread-block clusters with 128 KiB of shared memory";
+  StreamOwner stream;
+  for (Which w : {Which::Moebius, Which::MoebiusT, Which::Zeta, Which::ZetaT}) {
+    compare_cluster_passes<double>(w, 21, 3, stream.get());
+    compare_cluster_passes<float>(w, 21, 2, stream.get());
+  }
+  for (int n = 22; n <= 28; ++n) {
+    EXPECT_EQ(cu::lattice_pass_count(cu::LatticePasses::Cluster, n, 8), 2);
+    compare_cluster_passes<double>(Which::Moebius, n, 1, stream.get());  // 4 ranks at 28
+  }
+  for (int n : {22, 25, 28, 29}) {
+    EXPECT_EQ(cu::lattice_pass_count(cu::LatticePasses::Cluster, n, 4), 2);
+    compare_cluster_passes<float>(Which::ZetaT, n, 1, stream.get());
+  }
+  // where the column passes already take two, Cluster is the column passes
+  EXPECT_EQ(cu::lattice_pass_count(cu::LatticePasses::Cluster, 20, 4), 2);
+  EXPECT_EQ(cu::lattice_pass_count(cu::LatticePasses::Columns, 28, 4), 3);
+  compare_cluster_passes<double>(Which::Moebius, 16, 5, stream.get());
 }
 
 TEST(CudaTransforms, RejectsBadArguments) {

@@ -237,7 +237,7 @@ bench() {  # bench NAME ARGS... : table to NAME.txt, JSON to NAME.json; fails on
   [[ $rc -eq 0 ]] || fail_step "$name exited with $rc (see $name.txt)"
 }
 if [[ $QUICK == 1 ]]; then
-  bench "gpu_moebius_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 10 -e 20 -i 5 -n 5
+  bench "gpu_moebius_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 10 -e 25 -i 5 -n 5
   bench "gpu_moebius_batched_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 10 -e 10 -s 64 -n 5
   bench "gpu_sgd_${TAG}_${DAY}" "$B/gpu_sgd_perf" -b 10 -e 10 -s 64 --iters 2000 -n 1
   bench "gpu_optimal_${TAG}_${DAY}" "$B/gpu_optimal_perf" -b 8 -e 10 -i 2 -s 64 -n 1 -w 0 \
