@@ -19,6 +19,9 @@
 #   HARSANYI_GPU_KEEP_GOING=1  a failed test or benchmark step is recorded (FAILED) and the
 #                         next step runs; the script still exits 1 at the end     [0]
 #   HARSANYI_GPU_STUDY=0  leave out the default study timings (GPU vs CPU)         [1]
+#   HARSANYI_GPU_PARTS    comma list of the parts to run after the build, for runs split over
+#                         several calls on one machine (the build folder is reused):
+#                         cudatests, bench, study, studyperf, ctest   [all of them]
 #   PYTHON                the Python with PyTorch       [python3]
 set -Eeuo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -35,6 +38,13 @@ QUICK=${HARSANYI_GPU_QUICK:-0}
 EXCLUDE=${HARSANYI_GPU_CTEST_EXCLUDE:-}
 KEEP_GOING=${HARSANYI_GPU_KEEP_GOING:-0}
 STUDY=${HARSANYI_GPU_STUDY:-1}
+PARTS=${HARSANYI_GPU_PARTS:-cudatests,bench,study,studyperf,ctest}
+for p in ${PARTS//,/ }; do
+  case $p in cudatests | bench | study | studyperf | ctest) ;;
+  *) echo "run_all.sh: error: unknown part '$p' in HARSANYI_GPU_PARTS" >&2; exit 2 ;;
+  esac
+done
+part() { [[ ,$PARTS, == *,$1,* ]]; }
 
 exec > >(tee -a "$REPORT/run_all.log") 2>&1
 STEP="start"
@@ -205,6 +215,7 @@ HARSANYI=$(find "$BUILD" -maxdepth 2 -name harsanyi -type f -perm -u+x | head -n
 grep -Eq '^GPUs usable: [1-9]' "$REPORT/devices.txt" || die "harsanyi devices reports no usable GPU"
 
 # ---------------------------------------------------------------------------------------------
+if part cudatests; then
 step "CUDA tests: none may skip"
 for tname in test_cuda_backend test_cuda_optimal; do
   TCB=$(find "$BUILD/tests" -maxdepth 2 -name "$tname" -type f -perm -u+x | head -n 1)
@@ -218,11 +229,13 @@ for tname in test_cuda_backend test_cuda_optimal; do
     fail_step "CUDA tests were skipped on the GPU machine (see $tname.log)"
   fi
 done
+fi
 
 
 # ---------------------------------------------------------------------------------------------
-step "GPU benchmarks"
 B=$BUILD/bench
+if part bench; then
+step "GPU benchmarks"
 TAG=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1 | tr -cs 'A-Za-z0-9' '-' | sed 's/-$//')
 DAY=$(date -u +%F)
 bench() {  # bench NAME ARGS... : table to NAME.txt, JSON to NAME.json; fails on a nonzero exit
@@ -273,9 +286,10 @@ else
 fi
 nvidia-smi --query-gpu=temperature.gpu,clocks.sm,clocks.mem,power.draw --format=csv \
   >"$REPORT/gpu_after.csv"
+fi
 
 # ---------------------------------------------------------------------------------------------
-if [[ $STUDY == 1 ]]; then
+if [[ $STUDY == 1 ]] && part study; then
   step "the default study end to end: GPU vs CPU"
   # The embedded default (Fashion-MNIST, LeNet, 31 epochs, 20 + 20 samples, v stored): on the GPU
   # (training and analysis), then on the CPU (all cores) from scratch, for the two wall times.
@@ -337,6 +351,7 @@ if [[ $STUDY == 1 ]]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
+if part studyperf; then
 step "study_perf on its own (a crash here is diagnosed with the debugger)"
 # On the first H100 run study_perf died with a call to address 0 about a second in (any device,
 # with or without mpirun) while `harsanyi run` on the same study was fine. Run it once here; if
@@ -361,8 +376,11 @@ if [[ $sp_rc -ne 0 ]]; then
   fi
   fail_step "study_perf exited with $sp_rc on its own (see study_perf_alone.txt, study_perf_gdb.txt)"
 fi
+fi
 
 # ---------------------------------------------------------------------------------------------
+skipped=0
+if part ctest; then
 step "tests: the whole ctest suite"
 # Tests that use /usr/bin/python3 with h5py, or Fashion-MNIST in /usr/share/datasets, depend on
 # the machine; say up front what is missing.
@@ -386,6 +404,7 @@ echo "ctest: exit $ctest_rc, $skipped skipped (list in ctest_skipped.txt)"
 if grep -q 'Cuda' "$REPORT/ctest_skipped.txt"; then
   fail_step "ctest skipped CUDA tests (see ctest_skipped.txt)"
 fi
+fi
 
 
 
@@ -394,7 +413,11 @@ step "summary"
   echo "harsanyi GPU report: git $GIT_SHA, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(hostname)"
   echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n 1)"
   echo "LibTorch: $(torch_field torch_version) (CUDA $(torch_field torch_cuda), cxx11 ABI $(torch_field torch_cxx11_abi))"
-  echo "ctest: $(grep -E 'tests passed|tests failed' "$REPORT/ctest.log" | tail -n 1), $skipped skipped"
+  if [[ -e $REPORT/ctest.log ]]; then
+    echo "ctest: $(grep -E 'tests passed|tests failed' "$REPORT/ctest.log" | tail -n 1), $skipped skipped"
+  else
+    echo "ctest: not run (HARSANYI_GPU_PARTS=$PARTS)"
+  fi
   for tname in test_cuda_backend test_cuda_optimal; do
     [[ -e $REPORT/$tname.log ]] || continue
     echo "$tname: $(grep -E '^\[  (PASSED|FAILED)  \]' "$REPORT/$tname.log" | tail -n 2 | tr '\n' ' ')"
