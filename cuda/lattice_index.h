@@ -188,7 +188,7 @@ HARSANYI_HD PassPlan make_pass_plan(int n, int tile_bits, int max_group) {
 // order: in a round a thread takes cubes of 2^w elements (o = cube·threads + thread, the round's
 // bits deposited into o), does the w bits on them in registers and writes them back. The last
 // round reads the cubes from the buffers of all the cluster's blocks (its bits include the rank
-// bits), and writes the elements of its own block's rank straight to global memory.
+// bits), each block a share of them, and writes them straight to global memory.
 // Buffer slots are swizzled (smem_slot) so that the 32 threads of a warp hit 32 different banks
 // in every load, round and store.
 
@@ -284,9 +284,20 @@ HARSANYI_HD int smem_round_width(const SmemPass& p, int k) {
   return rest < p.reg_bits ? rest : p.reg_bits;
 }
 
-/// @brief Cubes per thread in a round of w bits (the last round also spans the ranks).
-HARSANYI_HD unsigned smem_cubes(const SmemPass& p, int w, bool last) {
-  return 1u << (p.reg_bits + (last ? p.rank_bits : 0) - w);
+/// @brief Cubes per thread in a round of w bits (the same in every round: in the last round the
+/// cluster's blocks share the cubes of the cluster tile).
+HARSANYI_HD unsigned smem_cubes(const SmemPass& p, int w) {
+  return 1u << (p.reg_bits - w);
+}
+
+/// @brief The cube (index o of the others bits) thread t of block `rank` takes as its k-th cube
+/// in a round of w bits: consecutive threads, consecutive cubes (coalesced); in the last round,
+/// block r takes the r-th share of the 2^(buffer_bits + rank_bits - w) cubes of the cluster
+/// tile, reads their elements from all the cluster's buffers and stores all of them.
+HARSANYI_HD unsigned smem_cube_index(const SmemPass& p, int w, bool last, unsigned rank,
+                                     unsigned k, unsigned t) {
+  const unsigned share = last ? rank << (p.buffer_bits - w) : 0u;
+  return share + k * smem_threads(p) + t;
 }
 
 /// @brief Extended index of element j of the cube `o` of a round over bits [x0, x0 + w).
@@ -318,13 +329,14 @@ HARSANYI_HD bool smem_pass_valid(const SmemPass& p) {
 /// n = 19..28 in double (used where the column passes take three: n >= 21).
 /// Pass 2 takes one 32-byte sector of columns and group = buffer - columns + rank bits (one rank
 /// bit, two when pass 1 would exceed the buffer); pass 1 the remaining low bits.
+/// `min_rank_bits` > 1 forces larger clusters (for tests).
 HARSANYI_HD SmemPlan make_smem_plan(int n, unsigned element_size,
                                     unsigned buffer_bytes = kSmemBufferBytes, int reg_bits = 5,
-                                    unsigned sector_bytes = 32) {
+                                    unsigned sector_bytes = 32, int min_rank_bits = 1) {
   SmemPlan plan;
   const int buffer_bits = log2_count(buffer_bytes, element_size);
   const int column_bits = log2_count(sector_bytes, element_size);
-  for (int rank_bits = 1; rank_bits <= 2 && !plan.valid; ++rank_bits) {
+  for (int rank_bits = min_rank_bits; rank_bits <= 2 && !plan.valid; ++rank_bits) {
     const int group = buffer_bits - column_bits + rank_bits;
     const int low = n - group;
     // Two passes only where the column plan needs three: the low pass needs its last round
@@ -348,6 +360,27 @@ HARSANYI_HD SmemPlan make_smem_plan(int n, unsigned element_size,
     plan.valid = smem_pass_valid(p1) && smem_pass_valid(p2);
   }
   return plan;
+}
+
+/// Rounds of 5 bits in the kernels; their first bits are compile-time constants there.
+constexpr int kSmemRegBits = 5;
+
+/// @brief Whether a plan has the shapes smem_pass_kernel is compiled for (elements of
+/// `element_size` bytes): 128 KiB buffers, rounds of 5 bits; pass 1 from bit 0 over its whole
+/// tile in 2 or 3 rounds; pass 2 over 32-byte columns from the column bits to the top rank bit
+/// (1 or 2 rank bits) in 3 rounds. The kernel's round k starts at lo + 5k.
+HARSANYI_HD bool smem_plan_fits_kernels(const SmemPlan& plan, unsigned element_size) {
+  const SmemPass& p1 = plan.pass[0];
+  const SmemPass& p2 = plan.pass[1];
+  const int buffer_bits = log2_count(kSmemBufferBytes, element_size);
+  const int column_bits = log2_count(32, element_size);
+  const int rounds1 = smem_rounds(p1), rounds2 = smem_rounds(p2);
+  return plan.valid && p1.reg_bits == kSmemRegBits && p2.reg_bits == kSmemRegBits &&
+         p1.buffer_bits == buffer_bits && p2.buffer_bits == buffer_bits &&
+         p1.column_bits == buffer_bits && p1.first == buffer_bits && p1.rank_bits == 0 &&
+         p1.lo == 0 && (rounds1 == 2 || rounds1 == 3) && p2.column_bits == column_bits &&
+         p2.lo == column_bits && rounds2 == 3 && p2.hi == buffer_bits + p2.rank_bits &&
+         (p2.rank_bits == 1 || p2.rank_bits == 2);
 }
 
 }  // namespace harsanyi::cuda::index

@@ -4,6 +4,7 @@
 #include <cooperative_groups.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -238,7 +239,7 @@ __global__ void empty_entry_kernel(T* __restrict__ data, int n, std::uint64_t sa
 // is the slot of the cube's first element XOR a constant, and a thread keeps one slot register
 // per cube instead of one per element (at 1024 threads a thread has 64 registers).
 
-constexpr int kSmemRegBits = 5;
+using index::kSmemRegBits;
 static_assert(kSmemRegBits == 5, "rounds of 5 bits: a warp's 32 lanes give the swizzle's bits");
 
 template <class T>
@@ -250,9 +251,9 @@ template <class T, int RankBits>
 constexpr int kSmemLo = RankBits > 0 ? index::log2_count(32, sizeof(T)) : 0;
 
 // One round of W bits starting at extended bit X0. Not the last round: cubes inside the block's
-// buffer, written back to it. The last round: cubes across the cluster's buffers (`ranks`; the
-// round holds the rank bits, the top bits of j), the block's own elements written to global
-// memory.
+// buffer, written back to it. The last round: the block's share of the cluster tile's cubes,
+// read across the cluster's buffers (`ranks`; the round holds the rank bits, the top bits of j)
+// and written to global memory.
 template <class Op, class T, int X0, int W, bool Last, int RankBits>
 __device__ __forceinline__ void smem_round(T* buf, T* const* ranks, T* __restrict__ data,
                                            std::uint64_t tile, unsigned rank,
@@ -262,11 +263,10 @@ __device__ __forceinline__ void smem_round(T* buf, T* const* ranks, T* __restric
   static_assert(!Last || RankBits == 0 || X0 + W == kBufferBits + RankBits,
                 "the last round of pass 2 ends with the rank bits");
   static_assert(Last || X0 + W <= kBufferBits, "rounds before the last stay in the block");
-  const unsigned threads = blockDim.x;
-  const unsigned cubes = index::smem_cubes(p, W, Last);
+  const unsigned cubes = index::smem_cubes(p, W);
   const int shift = index::smem_element_shift(X0, p);
   for (unsigned k = 0; k < cubes; ++k) {
-    const unsigned o = k * threads + threadIdx.x;
+    const unsigned o = index::smem_cube_index(p, W, Last, rank, k, threadIdx.x);
     const unsigned e0 = index::smem_cube_element(o, 0, X0, W);  // < 2^X0 in the last round
     const unsigned s0 = index::smem_slot(e0 & ((1u << kBufferBits) - 1));
     T x[R];
@@ -287,10 +287,7 @@ __device__ __forceinline__ void smem_round(T* buf, T* const* ranks, T* __restric
     if constexpr (Last) {
       T* out = data + index::smem_element(tile, e0, p);
 #pragma unroll
-      for (int j = 0; j < R; ++j) {
-        const unsigned ej = static_cast<unsigned>(j) << X0;
-        if ((ej >> kBufferBits) == rank) out[std::uint64_t(j) << shift] = x[j];
-      }
+      for (int j = 0; j < R; ++j) out[std::uint64_t(j) << shift] = x[j];
     } else {
 #pragma unroll
       for (int j = 0; j < R; ++j) buf[s0 ^ index::smem_slot(static_cast<unsigned>(j) << X0)] = x[j];
@@ -372,7 +369,13 @@ __global__ void __launch_bounds__(kSmemThreads<T>)
   const int rounds = index::smem_rounds(p);
   const int last_width = index::smem_round_width(p, rounds - 1);
   const std::uint64_t load_stride = index::smem_load_stride(p);
-  const std::uint64_t first_tile = blockIdx.x >> RankBits, tile_step = gridDim.x >> RankBits;
+  std::uint64_t first_tile = blockIdx.x, tile_step = gridDim.x;
+  if constexpr (RankBits > 0) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    first_tile = cooperative_groups::grid_group::cluster_rank();  // the same in the cluster
+    tile_step = cooperative_groups::grid_group::num_clusters();
+#endif
+  }
   for (std::uint64_t tile = first_tile; tile < tiles; tile += tile_step) {
     // Load: consecutive threads, consecutive m (whole 32-byte sectors), in two halves of 16
     // loads in flight per thread (fewer registers).
@@ -403,32 +406,34 @@ __global__ void __launch_bounds__(kSmemThreads<T>)
   }
 }
 
-// Whether a plan has the shapes smem_pass_kernel is compiled for: T's buffer and column bits,
-// pass 1 in 2 or 3 rounds from bit 0, pass 2 in 3 rounds from the column bits to the top rank
-// bit with 1 or 2 rank bits.
-template <class T>
-bool smem_plan_fits_kernels(const index::SmemPlan& plan) {
-  const index::SmemPass& p1 = plan.pass[0];
-  const index::SmemPass& p2 = plan.pass[1];
-  const int rounds1 = index::smem_rounds(p1), rounds2 = index::smem_rounds(p2);
-  return p1.reg_bits == kSmemRegBits && p2.reg_bits == kSmemRegBits &&
-         p1.buffer_bits == kSmemBufferBits<T> && p2.buffer_bits == kSmemBufferBits<T> &&
-         p1.rank_bits == 0 && p1.lo == kSmemLo<T, 0> && (rounds1 == 2 || rounds1 == 3) &&
-         p2.lo == kSmemLo<T, 1> && rounds2 == 3 && p2.hi == p2.buffer_bits + p2.rank_bits &&
-         (p2.rank_bits == 1 || p2.rank_bits == 2);
-}
-
 // Whether the current device runs the shared-memory passes: compute capability 9.0 or above
-// (clusters, distributed shared memory) and 128 KiB of shared memory per block.
+// (clusters, distributed shared memory), 128 KiB of shared memory per block, and kernels built
+// for it (a build without sm_90 code would JIT its compute_80 PTX, in which the cluster code is a
+// trap). Cached per device; false without a device.
 bool smem_passes_supported() {
+  constexpr int kDevices = 64;
+  static std::atomic<signed char> cache[kDevices];  // 0 unknown, 1 yes, -1 no
   int device = 0;
-  HARSANYI_CUDA_CHECK(cudaGetDevice(&device));
+  if (cudaGetDevice(&device) != cudaSuccess) {
+    cudaGetLastError();  // clear the error: the caller falls back to the column passes
+    return false;
+  }
+  if (device < 0 || device >= kDevices) return false;
+  if (const signed char known = cache[device].load()) return known > 0;
   int major = 0, cluster = 0, optin = 0;
   HARSANYI_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   HARSANYI_CUDA_CHECK(cudaDeviceGetAttribute(&cluster, cudaDevAttrClusterLaunch, device));
   HARSANYI_CUDA_CHECK(
       cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  return major >= 9 && cluster != 0 && optin >= index::kSmemBufferBytes;
+  bool ok = major >= 9 && cluster != 0 && optin >= index::kSmemBufferBytes;
+  if (ok) {
+    cudaFuncAttributes attributes{};
+    HARSANYI_CUDA_CHECK(
+        cudaFuncGetAttributes(&attributes, smem_pass_kernel<ops::ZetaOp, float, 1>));
+    ok = attributes.ptxVersion >= 90 && attributes.binaryVersion >= 90;
+  }
+  cache[device].store(ok ? 1 : -1);
+  return ok;
 }
 
 template <class Op, class T, int RankBits>
@@ -465,9 +470,8 @@ bool smem_plan_applies(int n, index::SmemPlan& plan) {
       index::make_pass_plan(n, kTile.tile_bits, index::column_max_group(sizeof(T)));
   if (1 + columns.groups <= 2) return false;
   plan = index::make_smem_plan(n, sizeof(T));
-  if (!plan.valid || !smem_plan_fits_kernels<T>(plan)) return false;
-  static const bool supported = smem_passes_supported();
-  return supported;
+  if (!index::smem_plan_fits_kernels(plan, sizeof(T))) return false;
+  return smem_passes_supported();
 }
 
 // The two shared-memory passes when they apply (n = 21..28, 29 in float: where the column

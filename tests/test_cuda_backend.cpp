@@ -38,6 +38,23 @@ TEST(CudaHost, SgdBytesPerSample) {
   }
 }
 
+TEST(CudaHost, ColumnPassCounts) {
+  // The column passes' count needs no device: 1 tile pass (bits 0..10), then groups of <= 9 bits.
+  for (std::size_t es : {std::size_t{4}, std::size_t{8}}) {
+    EXPECT_EQ(cu::lattice_pass_count(cu::LatticePasses::Columns, 0, es), 0);
+    EXPECT_EQ(cu::lattice_pass_count(cu::LatticePasses::Columns, 11, es), 1);
+    EXPECT_EQ(cu::lattice_pass_count(cu::LatticePasses::Columns, 12, es), 2);
+    EXPECT_EQ(cu::lattice_pass_count(cu::LatticePasses::Columns, 20, es), 2);
+    EXPECT_EQ(cu::lattice_pass_count(cu::LatticePasses::Columns, 21, es), 3);
+    EXPECT_EQ(cu::lattice_pass_count(cu::LatticePasses::Columns, 29, es), 3);
+    EXPECT_EQ(cu::lattice_pass_count(cu::LatticePasses::Columns, 30, es), 4);
+    // where the column passes take two or fewer, the cluster request is the column passes
+    EXPECT_EQ(cu::lattice_pass_count(cu::LatticePasses::Cluster, 20, es), 2);
+  }
+  EXPECT_THROW(cu::lattice_pass_count(cu::LatticePasses::Columns, 10, 2), std::invalid_argument);
+  EXPECT_THROW(cu::lattice_pass_count(cu::LatticePasses::Columns, -1, 4), std::invalid_argument);
+}
+
 TEST(CudaHost, DeviceCountGivesAReason) {
   std::string reason;
   const int count = cu::device_count(&reason);

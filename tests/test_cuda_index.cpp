@@ -280,11 +280,13 @@ void smem_loads(std::uint64_t tile, const ix::SmemPass& p, Visit visit) {
     }
 }
 
-// The cube elements (extended indices) of cube k of thread t in round `round`, as the kernel
-// forms them: e0 = smem_cube_element(o, 0, ...), element j = e0 | (j << x0).
-std::vector<unsigned> smem_cube(const ix::SmemPass& p, int round, unsigned k, unsigned t) {
+// The cube elements (extended indices) of cube k of thread t of block `rank` in round `round`,
+// as the kernel forms them: e0 = smem_cube_element(o, 0, ...), element j = e0 | (j << x0).
+std::vector<unsigned> smem_cube(const ix::SmemPass& p, int round, unsigned rank, unsigned k,
+                                unsigned t) {
   const int x0 = ix::smem_round_first(p, round), w = ix::smem_round_width(p, round);
-  const unsigned o = k * ix::smem_threads(p) + t;
+  const bool last = round + 1 == ix::smem_rounds(p);
+  const unsigned o = ix::smem_cube_index(p, w, last, rank, k, t);
   const unsigned e0 = ix::smem_cube_element(o, 0, x0, w);
   std::vector<unsigned> cube(1u << w);
   for (unsigned j = 0; j < cube.size(); ++j) {
@@ -325,14 +327,16 @@ void emulate_smem_pass(std::vector<T>& data, const ix::SmemPass& p) {
     for (int round = 0; round < rounds; ++round) {
       const bool last = round + 1 == rounds;
       const int x0 = ix::smem_round_first(p, round), w = ix::smem_round_width(p, round);
-      const unsigned cubes = ix::smem_cubes(p, w, last);
       if (!last) {
         ASSERT_LE(x0 + w, p.buffer_bits) << "a round before the last leaves the block";
       }
+      // every element of the cluster tile in exactly one cube of the round (no two threads
+      // touch a slot between two barriers)
+      std::vector<int> touched(std::size_t{ranks} << p.buffer_bits, 0);
       for (unsigned rank = 0; rank < ranks; ++rank)
         for (unsigned t = 0; t < threads; ++t)
-          for (unsigned k = 0; k < cubes; ++k) {
-            const std::vector<unsigned> cube = smem_cube(p, round, k, t);
+          for (unsigned k = 0; k < ix::smem_cubes(p, w); ++k) {
+            const std::vector<unsigned> cube = smem_cube(p, round, rank, k, t);
             const unsigned e0 = cube[0];
             std::vector<T> x(cube.size());
             for (unsigned j = 0; j < cube.size(); ++j) {
@@ -340,7 +344,10 @@ void emulate_smem_pass(std::vector<T>& data, const ix::SmemPass& p) {
               ASSERT_LT(src, ranks);
               if (last) {
                 ASSERT_EQ(src, (j << x0) >> p.buffer_bits) << "the rank is not given by j";
+              } else {
+                ASSERT_LT(cube[j], m_count);
               }
+              ++touched[(std::size_t{src} << p.buffer_bits) | (cube[j] & (m_count - 1))];
               x[j] = buf[src][kernel_slot(e0, j, x0, p)];
             }
             for (int b = 0; b < w; ++b)
@@ -349,7 +356,7 @@ void emulate_smem_pass(std::vector<T>& data, const ix::SmemPass& p) {
             for (unsigned j = 0; j < cube.size(); ++j) {
               if (!last) {
                 buf[rank][kernel_slot(e0, j, x0, p)] = x[j];
-              } else if ((cube[j] >> p.buffer_bits) == rank) {
+              } else {
                 const std::uint64_t elem = ix::smem_element(tile, cube[j], p);
                 ASSERT_EQ(elem, ix::smem_element(tile, e0, p) +
                                     (std::uint64_t{j} << ix::smem_element_shift(x0, p)));
@@ -359,6 +366,9 @@ void emulate_smem_pass(std::vector<T>& data, const ix::SmemPass& p) {
               }
             }
           }
+      for (std::size_t i = 0; i < touched.size(); ++i)
+        ASSERT_EQ(touched[i], 1) << "round " << round << " touches slot " << i << " "
+                                 << touched[i] << "x";
     }
   }
   for (std::size_t e = 0; e < data.size(); ++e) {
@@ -402,12 +412,11 @@ void replay_smem_plan(const ix::SmemPlan& plan, int n, std::uint64_t samples) {
         const int x0 = ix::smem_round_first(p, round), w = ix::smem_round_width(p, round);
         for (unsigned rank = 0; rank < ranks; ++rank)
           for (unsigned t = 0; t < threads; ++t)
-            for (unsigned k = 0; k < ix::smem_cubes(p, w, last); ++k) {
-              const std::vector<unsigned> cube = smem_cube(p, round, k, t);
+            for (unsigned k = 0; k < ix::smem_cubes(p, w); ++k) {
+              const std::vector<unsigned> cube = smem_cube(p, round, rank, k, t);
               for (int b = 0; b < w; ++b)
                 for (unsigned j = 0; j < cube.size(); ++j) {
                   const unsigned e = last ? cube[j] : (rank << p.buffer_bits) | cube[j];
-                  if (last && (e >> p.buffer_bits) != rank) continue;  // another block's
                   const unsigned pe = e ^ (1u << (x0 + b));
                   rep.update(ix::smem_element(tile, e, p), ix::smem_element(tile, pe, p),
                              ix::smem_element_bit(x0 + b, p));
@@ -473,19 +482,20 @@ void check_access_patterns(const ix::SmemPass& p, unsigned element_size) {
     const int w = ix::smem_round_width(p, round);
     for (unsigned rank = 0; rank < (last ? ranks : 1u); ++rank)
       for (unsigned warp = 0; warp < threads / 32; ++warp)
-        for (unsigned k = 0; k < ix::smem_cubes(p, w, last); ++k)
+        for (unsigned k = 0; k < ix::smem_cubes(p, w); ++k)
           for (unsigned j = 0; j < (1u << w); ++j) {
             std::vector<std::uint64_t> elems;
             std::vector<unsigned> slots;
-            bool own = true;
+            std::set<unsigned> sources;
             for (unsigned lane = 0; lane < 32; ++lane) {
-              const unsigned e = smem_cube(p, round, k, warp * 32 + lane)[j];
+              const unsigned e = smem_cube(p, round, rank, k, warp * 32 + lane)[j];
               slots.push_back(ix::smem_slot(e & mask));
               elems.push_back(ix::smem_element(0, e, p));
-              own = own && (e >> p.buffer_bits) == rank;
+              sources.insert(e >> p.buffer_bits);
             }
+            EXPECT_EQ(sources.size(), 1u) << "a warp's access spans two blocks' buffers";
             conflicts += bank_conflicts(slots, element_size);
-            if (last && own) partial += whole_sectors(elems, element_size) ? 0 : 1;
+            if (last) partial += whole_sectors(elems, element_size) ? 0 : 1;
           }
   }
   EXPECT_EQ(conflicts, 0) << "shared-memory bank conflicts";
@@ -505,7 +515,7 @@ TEST(CudaIndex, SmemPlansTakeTwoPassesWhereColumnsTakeThree) {
       ASSERT_TRUE(plan.valid);
       const ix::SmemPass& p1 = plan.pass[0];
       const ix::SmemPass& p2 = plan.pass[1];
-      // the shapes smem_pass_kernel is compiled for (smem_plan_fits_kernels)
+      EXPECT_TRUE(ix::smem_plan_fits_kernels(plan, es));
       EXPECT_EQ(std::size_t{es} << p1.buffer_bits, std::size_t{ix::kSmemBufferBytes});
       EXPECT_EQ(p1.reg_bits, 5);
       EXPECT_EQ(p1.lo, 0);
@@ -552,10 +562,23 @@ TEST(CudaIndex, SmemPassesReplayOnSmallShapes) {
 }
 
 TEST(CudaIndex, SmemPassesOfTheKernelShapeEqualTheCpuBitwise) {
-  // The kernels' own shapes (128 KiB per block, 1024 or 512 threads): n = 21 (floats: 8 + 13
-  // bits; doubles: 8 + 13), two rows, emulated thread by thread.
-  emulate_smem_plan<float>(ix::make_smem_plan(21, 4), 21, 2);
-  emulate_smem_plan<double>(ix::make_smem_plan(21, 8), 21, 1);
+  // The kernels' own shapes (128 KiB per block, 1024 or 512 threads), emulated thread by
+  // thread: n = 21 (8 + 13 bits, clusters of 2), clusters of 4 (forced: doubles at n = 21,
+  // floats at n = 22), and pass 1 in three rounds (doubles at n = 24: 11 + 13 bits).
+  const ix::SmemPlan f21 = ix::make_smem_plan(21, 4), d21 = ix::make_smem_plan(21, 8);
+  const ix::SmemPlan d21x4 = ix::make_smem_plan(21, 8, ix::kSmemBufferBytes, 5, 32, 2);
+  const ix::SmemPlan f22x4 = ix::make_smem_plan(22, 4, ix::kSmemBufferBytes, 5, 32, 2);
+  const ix::SmemPlan d24 = ix::make_smem_plan(24, 8);
+  EXPECT_EQ(d21x4.pass[1].rank_bits, 2);
+  EXPECT_EQ(f22x4.pass[1].rank_bits, 2);
+  EXPECT_EQ(ix::smem_rounds(d24.pass[0]), 3);
+  for (const ix::SmemPlan* plan : {&f21, &d21, &d21x4, &f22x4, &d24})
+    EXPECT_TRUE(ix::smem_plan_fits_kernels(*plan, plan == &f21 || plan == &f22x4 ? 4 : 8));
+  emulate_smem_plan<float>(f21, 21, 2);
+  emulate_smem_plan<double>(d21, 21, 1);
+  emulate_smem_plan<double>(d21x4, 21, 1);
+  emulate_smem_plan<float>(f22x4, 22, 1);
+  emulate_smem_plan<double>(d24, 24, 1);
 }
 
 TEST(CudaIndex, SmemPassesHaveNoBankConflictsAndWholeSectors) {
