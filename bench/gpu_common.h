@@ -4,12 +4,14 @@
 /// twin. Pure C++ (no CUDA headers).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "driver.h"
+#include "lattice_transforms.h"
 #include "sgd_solver.h"
 
 namespace harsanyi::bench::gpu {
@@ -62,6 +64,32 @@ std::vector<double> planted_inputs(int n, std::size_t samples);
 
 /// m sample indices evenly spaced over [0, samples), the first and the last included.
 std::vector<std::size_t> evenly_spaced(std::size_t m, std::size_t samples);
+
+/// @brief What the GPU solver benchmarks' case states share: the batch v ([samples, 2^n],
+/// planted_inputs rounded to T), the m samples refitted on the CPU (picked, evenly spaced,
+/// gathered into v_cpu [m, 2^n]) and the GPU and CPU outputs.
+template <class T>
+struct SolverBatch {
+  using value_type = T;
+  int n = 0;
+  std::size_t samples = 0, len = 0, m = 0;
+  std::vector<T> v, v_cpu;
+  std::vector<std::size_t> picked;
+  AndOrBatch<T> gpu, cpu;
+  explicit SolverBatch(const Case& c)
+      : n(c.n),
+        samples(c.samples),
+        len(subset_count(c.n)),
+        m(cpu_refit_samples(c)),
+        v(c.samples * subset_count(c.n)),
+        v_cpu(m * len),
+        picked(evenly_spaced(m, samples)) {
+    const std::vector<double> g = planted_inputs(n, samples);
+    std::copy(g.begin(), g.end(), v.begin());
+    for (std::size_t k = 0; k < m; ++k)
+      std::copy_n(v.begin() + picked[k] * len, len, v_cpu.begin() + k * len);
+  }
+};
 
 /// @brief Every output of two fits bitwise equal: I_and, I_or, p, q, loss, trace, bound and
 /// iterations (for a check column that requires two kernels or launch modes to agree).

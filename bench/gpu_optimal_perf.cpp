@@ -26,29 +26,12 @@ namespace {
 constexpr double kTolF32 = 2.0;  // f32: |loss_gpu − loss_cpu| <= kTolF32 · tol · loss_cpu
 
 template <class T>
-struct GpuOptimalState : hb::TypedState {
-  using value_type = T;
-  int n = 0;
-  std::size_t samples = 0, len = 0, m = 0;
+struct GpuOptimalState : hb::TypedState, hg::SolverBatch<T> {
   harsanyi::OptimalOptions opt;
-  std::vector<T> v, v_cpu;          // [samples, 2^n]; [m, 2^n] the refitted samples
-  std::vector<std::size_t> picked;  // which samples are refitted on the CPU
-  harsanyi::AndOrBatch<T> gpu, direct, cpu;
-  explicit GpuOptimalState(const hb::Case& c)
-      : n(c.n),
-        samples(c.samples),
-        len(subset_count(c.n)),
-        m(hg::cpu_refit_samples(c)),
-        v(c.samples * subset_count(c.n)) {
+  harsanyi::AndOrBatch<T> direct;
+  explicit GpuOptimalState(const hb::Case& c) : hg::SolverBatch<T>(c) {
     opt.tol = std::stod(c.opt->extra.at("tol"));
     opt.max_iters = static_cast<int>(c.opt->extra_int("max-iters"));
-    // As gpu_sgd_perf: a planted game plus uniform noise (hg::planted_inputs).
-    const std::vector<double> g = hg::planted_inputs(n, samples);
-    std::copy(g.begin(), g.end(), v.begin());
-    picked = hg::evenly_spaced(m, samples);
-    v_cpu.resize(m * len);
-    for (std::size_t k = 0; k < m; ++k)
-      std::copy_n(v.begin() + picked[k] * len, len, v_cpu.begin() + k * len);
   }
 };
 

@@ -35,21 +35,11 @@ int iters_for(const hb::Case& c) {
 }
 
 template <class T>
-struct GpuSgdState : hb::TypedState {
-  using value_type = T;
-  int n = 0;
-  std::size_t samples = 0, len = 0, m = 0;
+struct GpuSgdState : hb::TypedState, hg::SolverBatch<T> {
   harsanyi::SgdOptions opt;
-  std::vector<T> v, v_cpu;          // [samples, 2^n]; [m, 2^n] the refitted samples
-  std::vector<std::size_t> picked;  // which samples are refitted on the CPU
   cu::SgdKernel kernel = cu::SgdKernel::Auto;
-  harsanyi::AndOrBatch<T> gpu, cpu, staged;
-  explicit GpuSgdState(const hb::Case& c)
-      : n(c.n),
-        samples(c.samples),
-        len(subset_count(c.n)),
-        m(hg::cpu_refit_samples(c)),
-        v(c.samples * subset_count(c.n)) {
+  harsanyi::AndOrBatch<T> staged;
+  explicit GpuSgdState(const hb::Case& c) : hg::SolverBatch<T>(c) {
     opt.iters = iters_for(c);
     const std::string& k = c.opt->extra.at("kernel");
     if (k == "fused") {
@@ -59,13 +49,6 @@ struct GpuSgdState : hb::TypedState {
     } else if (k != "auto") {
       throw std::runtime_error("--kernel must be auto, fused or staged, not '" + k + "'");
     }
-    // As extract_perf: a planted game plus uniform noise (hg::planted_inputs).
-    const std::vector<double> g = hg::planted_inputs(n, samples);
-    std::copy(g.begin(), g.end(), v.begin());
-    picked = hg::evenly_spaced(m, samples);
-    v_cpu.resize(m * len);
-    for (std::size_t k = 0; k < m; ++k)
-      std::copy_n(v.begin() + picked[k] * len, len, v_cpu.begin() + k * len);
   }
 };
 
