@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "cuda_backend.h"
 #include "cuda_check.h"
 
 namespace harsanyi::cuda {
@@ -54,6 +55,20 @@ inline std::string gib(std::uint64_t bytes) {
   char text[32];
   std::snprintf(text, sizeof(text), "%.2f GiB", static_cast<double>(bytes) / (1u << 30));
   return text;
+}
+
+/// @brief Refuses a batch of a GPU solver (`what`, e.g. "sgd (GPU)") whose `need` bytes of device
+/// memory exceed what is free, before anything is allocated: std::runtime_error naming the
+/// sizes, the device and the remedy.
+inline void refuse_unless_fits(const char* what, std::uint64_t samples, int n,
+                               std::uint64_t need) {
+  const std::uint64_t free_bytes = device_free_bytes();
+  if (need > free_bytes)
+    throw std::runtime_error(std::string(what) + ": a batch of " + std::to_string(samples) +
+                             " samples at n = " + std::to_string(n) + " needs " + gib(need) +
+                             " of device memory but only " + gib(free_bytes) + " is free on " +
+                             device_description() + "; use fewer samples per batch (" +
+                             gib(need / samples) + " per sample)");
 }
 
 /// @brief Queues the checked copy of `count` elements (`kind`: host to device, device to host

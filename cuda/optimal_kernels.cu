@@ -624,13 +624,7 @@ void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
   // (+ the step sizes, one row shared by all samples)
   const std::uint64_t need = samples * optimal_device_bytes_per_sample(n, sizeof(T)) +
                              4 * len * sizeof(T);
-  const std::uint64_t free_bytes = device_free_bytes();
-  if (need > free_bytes)
-    throw std::runtime_error("optimal (GPU): a batch of " + std::to_string(samples) +
-                             " samples at n = " + std::to_string(n) + " needs " + gib(need) +
-                             " of device memory but only " + gib(free_bytes) + " is free on " +
-                             device_description() + "; use fewer samples per batch (" +
-                             gib(need / samples) + " per sample)");
+  refuse_unless_fits("optimal (GPU)", samples, n, need);
 
   out.resize(samples, n, tl);
   out.bound.assign(samples, std::numeric_limits<double>::quiet_NaN());

@@ -336,13 +336,7 @@ void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const S
   // Refuse before allocating anything (device or host) when the batch cannot fit.
   const std::uint64_t need = samples * (sgd_device_bytes_per_sample(n, sizeof(T)) +
                                         static_cast<std::uint64_t>(tl) * sizeof(double));
-  const std::uint64_t free_bytes = device_free_bytes();
-  if (need > free_bytes)
-    throw std::runtime_error("sgd (GPU): a batch of " + std::to_string(samples) +
-                             " samples at n = " + std::to_string(n) + " needs " + gib(need) +
-                             " of device memory but only " + gib(free_bytes) + " is free on " +
-                             device_description() + "; use fewer samples per batch (" +
-                             gib(need / samples) + " per sample)");
+  refuse_unless_fits("sgd (GPU)", samples, n, need);
 
   out.resize(samples, n, tl);
   OwnStream own;
