@@ -16,7 +16,6 @@
 #include "driver.h"
 #include "gpu_common.h"
 #include "gpu_timer.h"
-#include "lattice_index.h"
 #include "lattice_transforms.h"
 #include "system_memory.h"
 
@@ -44,13 +43,6 @@ int calls_for(const hb::Case& c) {
 
 bool gemm_for(const hb::Case& c) {
   return c.n <= c.opt->extra_int("gemm-maxn");
-}
-
-// Passes over the array of the CUDA transform: the tile pass plus one per column group.
-int passes_for(int n, std::size_t element_size) {
-  const auto plan = cu::index::make_pass_plan(n, cu::index::kKernelTile.tile_bits,
-                                              cu::index::column_max_group(element_size));
-  return (plan.low_bits > 0 ? 1 : 0) + plan.groups;
 }
 
 std::size_t device_bytes(const hb::Case& c) {
@@ -273,7 +265,7 @@ int main(int argc, char** argv) {
       const hg::Stats tr = hg::stats_after(s.t_transform.times(), warm);
       const hg::Stats cp = hg::stats_after(s.t_copy.times(), warm);
       const double bytes = static_cast<double>(s.len * sizeof(T));
-      const int passes = passes_for(s.n, sizeof(T));
+      const int passes = cu::lattice_pass_count(cu::LatticePasses::Columns, s.n, sizeof(T));
       row["bytes"] = static_cast<long long>(bytes);
       row["passes"] = static_cast<long long>(passes);
       row["time"] = 1e3 * tr.median;
