@@ -233,7 +233,8 @@ HARSANYI_HD std::uint64_t smem_tiles(std::uint64_t total, const SmemPass& p) {
   return total >> (p.buffer_bits + p.rank_bits);
 }
 
-/// @brief Element bit of extended bit x.
+/// @brief Element bit of extended bit x; within a round (whose bits lie on one side of
+/// column_bits) the elements of e and e + (j << x) are j << smem_element_bit(x) apart.
 HARSANYI_HD int smem_element_bit(int x, const SmemPass& p) {
   return x < p.column_bits ? x : p.first + x - p.column_bits;
 }
@@ -254,12 +255,6 @@ HARSANYI_HD std::uint64_t smem_load_stride(const SmemPass& p) {
   const unsigned threads = smem_threads(p);
   if (p.column_bits >= p.buffer_bits) return threads;  // pass 1: contiguous tiles
   return std::uint64_t{threads >> p.column_bits} << p.first;  // whole rows of columns
-}
-
-/// @brief log2 of the distance between the elements of e and e + 2^x, for the bits x of a
-/// round (the rounds of a pass lie on one side of column_bits).
-HARSANYI_HD int smem_element_shift(int x, const SmemPass& p) {
-  return smem_element_bit(x, p);
 }
 
 /// @brief Swizzled buffer slot of m: a bijection of [0, 2^buffer_bits) that XORs bits 5..9 into

@@ -264,7 +264,7 @@ __device__ __forceinline__ void smem_round(T* buf, T* const* ranks, T* __restric
                 "the last round of pass 2 ends with the rank bits");
   static_assert(Last || X0 + W <= kBufferBits, "rounds before the last stay in the block");
   const unsigned cubes = index::smem_cubes(p, W);
-  const int shift = index::smem_element_shift(X0, p);
+  const int shift = index::smem_element_bit(X0, p);
   for (unsigned k = 0; k < cubes; ++k) {
     const unsigned o = index::smem_cube_index(p, W, Last, rank, k, threadIdx.x);
     const unsigned e0 = index::smem_cube_element(o, 0, X0, W);  // < 2^X0 in the last round

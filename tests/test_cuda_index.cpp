@@ -307,7 +307,7 @@ unsigned kernel_slot(unsigned e0, unsigned j, int x0, const ix::SmemPass& p) {
 
 // One shared-memory pass on `data` with Op, phase by phase as smem_pass_kernel runs it (one
 // buffer per block of the cluster). Also checks that every element is loaded once and stored
-// once, and that the last round's stores of a cube walk the stride 2^smem_element_shift.
+// once, and that the last round's stores of a cube walk the stride 2^smem_element_bit.
 template <class Op, class T>
 void emulate_smem_pass(std::vector<T>& data, const ix::SmemPass& p) {
   ASSERT_TRUE(ix::smem_pass_valid(p));
@@ -359,7 +359,7 @@ void emulate_smem_pass(std::vector<T>& data, const ix::SmemPass& p) {
               } else {
                 const std::uint64_t elem = ix::smem_element(tile, cube[j], p);
                 ASSERT_EQ(elem, ix::smem_element(tile, e0, p) +
-                                    (std::uint64_t{j} << ix::smem_element_shift(x0, p)));
+                                    (std::uint64_t{j} << ix::smem_element_bit(x0, p)));
                 ASSERT_LT(elem, data.size());
                 ++stored[elem];
                 data[elem] = x[j];
