@@ -729,7 +729,8 @@ void build_masked_batch(const PlayerLayout& layout, const float* x, std::uint64_
                         std::int64_t count, float* out) {
   check_layout(layout, static_cast<std::int64_t>(layout.owner.size()));
   torch::NoGradGuard no_grad;
-  if (count < 1) return;
+  if (count < 0) throw std::invalid_argument("build_masked_batch: negative count");
+  if (count == 0) return;
   const MaskPlan plan = make_mask_plan(layout, torch::Device(torch::kCPU));
   const torch::Tensor chunk = masked_chunk(plan, {{x, first_subset, count, 0}}, count);
   std::memcpy(out, chunk.data_ptr<float>(), sizeof(float) * chunk.numel());
