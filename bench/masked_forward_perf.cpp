@@ -22,10 +22,17 @@
 //   err_pack  max over images and S of |v packed - v of the image's own call| (must be 0)
 //   err_full  max over images of |v(N) from packed - v of a plain forward of the image|
 //   err_all   max over images and S of |v(S) packed - v from the plain forward's logits of x_S|
-// The check fails when err_pack is not 0, or err_full or err_all exceeds 1e-5 * max(1, |v|).
-// --device cuda runs the model on the GPU (a CUDA LibTorch): masked and packed build each
-// chunk's masked inputs on the device from the images; plain copies each pre-built chunk from
-// host memory to the device, as inference from memory does. All copy the logits back per chunk.
+//   device    (--device cuda only) median time of masked_values_packed over the K images with v
+//             written to device memory, as a GPU study does (no copy to the host per chunk)
+//   d_vs_plain plain / device
+//   err_dev   max |v device - v packed| (must be 0: the same kernel computes both)
+// The check fails when err_pack or err_dev is not 0, or err_full or err_all exceeds
+// 1e-5 * max(1, |v|).
+// --device cuda runs the model on the GPU (a CUDA LibTorch): masked, packed and device build
+// each chunk's masked inputs on the device from the images and compute v there from the logits
+// (cuda::output_values); masked and packed copy each chunk's v to the host, device keeps it.
+// plain copies each pre-built chunk from host memory to the device, as inference from memory
+// does, and its logits back.
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -34,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_backend.h"
 #include "dataset.h"
 #include "driver.h"
 #include "network.h"
@@ -81,6 +89,8 @@ struct MaskedState : hb::CaseState {
   std::vector<double> v_each;    // [K, 2^n] from one masked_values_range call per image
   std::vector<double> v_packed;  // [K, 2^n] from masked_values_packed
   std::vector<harsanyi::MaskedRequest> requests;
+  harsanyi::cuda::DeviceBuffer d_v;                 // [K, 2^n] on the device (--device cuda)
+  std::vector<harsanyi::MaskedRequest> d_requests;  // the same requests into d_v
   explicit MaskedState(const hb::Case& c)
       : n(c.n),
         samples(static_cast<std::int64_t>(c.samples)),
@@ -108,6 +118,14 @@ struct MaskedState : hb::CaseState {
       harsanyi::build_masked_batch(layout, data.sample(i), 0, total, &inputs[i * total * kSize]);
       requests.push_back(
           {&data, i, data.labels[i], 0, static_cast<std::uint64_t>(total), &v_packed[i * total]});
+    }
+    if (net->values_on_device()) {
+      d_v = harsanyi::cuda::DeviceBuffer(static_cast<std::size_t>(rows) * sizeof(double));
+      d_requests = requests;
+      for (std::int64_t i = 0; i < samples; ++i) {
+        d_requests[i].v = d_v.as<double>() + i * total;
+        d_requests[i].on_device = true;
+      }
     }
   }
 };
@@ -137,9 +155,10 @@ int main(int argc, char** argv) {
       "kernels  : masked = masked_values_range(gt-log-odds) over all 2^n subsets of each image "
       "in turn, chunks of min(--batch, 2^n); packed = masked_values_packed over the K images, "
       "chunks of --batch spanning images; plain = forward of the same K * 2^n inputs pre-built "
-      "in memory, chunks of --batch (logits only)",
-      "target   : vs_plain = plain / packed >= 0.9",
-      "tolerance: err_pack = 0; err_full, err_all <= 1e-5 * max(1, |v|)"};
+      "in memory, chunks of --batch (logits only); device (--device cuda) = packed with v "
+      "written to device memory",
+      "target   : vs_plain = plain / packed >= 0.9 (d_vs_plain on the GPU: the study's path)",
+      "tolerance: err_pack = err_dev = 0; err_full, err_all <= 1e-5 * max(1, |v|)"};
   op.columns = {
       {"inputs", "-", hb::Fmt::integer, 0, 7},   {"batch", "-", hb::Fmt::integer, 0, 6},
       {"masked", "ms", hb::Fmt::fixed, 2, 9},    {"m_spread", "%", hb::Fmt::fixed, 1, 8},
@@ -149,6 +168,8 @@ int main(int argc, char** argv) {
       {"vs_plain", "x", hb::Fmt::fixed, 3, 8},   {"speedup", "x", hb::Fmt::fixed, 3, 8},
       {"overhead", "%", hb::Fmt::fixed, 1, 8},   {"err_pack", "abs", hb::Fmt::sci, 1, 9},
       {"err_full", "abs", hb::Fmt::sci, 1, 9},   {"err_all", "abs", hb::Fmt::sci, 1, 9},
+      {"device", "ms", hb::Fmt::fixed, 2, 9},    {"d_vs_plain", "x", hb::Fmt::fixed, 3, 10},
+      {"err_dev", "abs", hb::Fmt::sci, 1, 9},
   };
   op.memory_bytes = [](const hb::Case& c) {
     // pre-built inputs, logits and two v arrays per input, and the model's activations
@@ -178,6 +199,12 @@ int main(int argc, char** argv) {
          auto& s = static_cast<MaskedState&>(st);
          s.net->forward(s.inputs.data(), kShape, s.rows, s.batch, s.logits);
        }},
+      {"device", nullptr,
+       [](hb::CaseState& st, int) {
+         auto& s = static_cast<MaskedState&>(st);
+         if (!s.d_requests.empty())
+           s.net->masked_values_packed(s.d_requests, s.layout, kOutput, s.batch);
+       }},
   };
   op.metrics = [](const hb::Case&, hb::CaseState& st, const std::vector<hb::Timing>& t,
                   hb::Row& row) {
@@ -196,6 +223,10 @@ int main(int argc, char** argv) {
     row["vs_plain"] = t[2].median / t[1].median;
     row["speedup"] = t[0].median / t[1].median;
     row["overhead"] = 100.0 * (t[1].median - t[2].median) / t[2].median;
+    if (!s.d_requests.empty()) {
+      row["device"] = 1e3 * t[3].median;
+      row["d_vs_plain"] = t[2].median / t[3].median;
+    }
   };
   op.check = [](const hb::Case&, hb::CaseState& st, hb::Row& row) {
     auto& s = static_cast<MaskedState&>(st);
@@ -232,6 +263,17 @@ int main(int argc, char** argv) {
     }
     row["err_full"] = err_full;
     row["err_all"] = err_all;
+    if (!s.d_requests.empty()) {
+      std::vector<double> v_dev(static_cast<std::size_t>(s.rows));
+      harsanyi::cuda::copy_bytes(v_dev.data(), s.d_v.as<double>(), v_dev.size() * sizeof(double));
+      double err_dev = 0.0;
+      for (std::int64_t k = 0; k < s.rows; ++k)
+        err_dev = std::max(err_dev, std::fabs(v_dev[k] - s.v_packed[k]));
+      row["err_dev"] = err_dev;
+      if (err_dev != 0.0 || !std::equal(v_dev.begin(), v_dev.end(), s.v_packed.begin()))
+        fail(fmt::format("v written to device memory differs from v copied to the host by {:.3e}",
+                         err_dev));
+    }
     if (worst_full > kTolerance)
       fail(fmt::format("v(N) differs from the plain forward of the original image by {:.3e}",
                        err_full));

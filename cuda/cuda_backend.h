@@ -1,5 +1,6 @@
 /// @file cuda_backend.h
-/// @brief Host API of the CUDA kernels: lattice transforms on device arrays and the sgd solver.
+/// @brief Host API of the CUDA kernels: lattice transforms on device arrays, the sgd and optimal
+/// solvers, and the masked forward's device side (v from the logits, device buffers and copies).
 ///
 /// Pure C++ header: no CUDA and no LibTorch headers are needed to include it. Device pointers are
 /// raw pointers to device memory; streams are passed as `Stream` (the same type as cudaStream_t).
@@ -9,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 struct CUstream_st;
@@ -34,6 +36,55 @@ std::string device_description();
 
 /// @brief Free bytes of device memory on the current device.
 std::size_t device_free_bytes();
+
+/// @brief Device memory owned by host code that does not include CUDA headers: `bytes` bytes of
+/// cudaMalloc on the current device (none for 0), freed on destruction; movable, not copyable.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(std::size_t bytes);
+  ~DeviceBuffer();
+  DeviceBuffer(DeviceBuffer&& other) noexcept;
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  std::size_t bytes() const { return bytes_; }
+  template <class T> T* as() const { return static_cast<T*>(ptr_); }
+
+ private:
+  void* ptr_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+/// @brief True when `p` points into device (or managed) memory of the CUDA runtime, false for
+/// host memory and null.
+bool is_device_pointer(const void* p);
+
+/// @brief Synchronous checked copy of `bytes` bytes between any two of host and device memory
+/// (the direction is found from the pointers); nothing for 0 bytes.
+void copy_bytes(void* dst, const void* src, std::size_t bytes);
+
+/// @brief The values v of masked rows from their logits, computed on the device: for each of
+/// `rows` rows of `classes` float32 logits at d_logits (row-major, device memory),
+/// d_v[i] = harsanyi::output_value(row i, classes, label, log_odds) (src/network.h), the same
+/// float64 operations in the same order with CUDA's exp and log (which may differ from the
+/// host's libm in the last bit, so v on the GPU is consistent whatever the chunking or the rank
+/// count, not bitwise the CPU's). Queued on `stream`; no synchronisation.
+void output_values(const float* d_logits, std::size_t rows, int classes, int label,
+                   bool log_odds, double* d_v, Stream stream);
+
+/// @brief Subtracts each row's first element from the whole row in place (v(S) −= v(∅), as
+/// harsanyi::subtract_empty does on the host, bitwise): `rows` rows of `len` doubles in device
+/// memory. Queued on `stream`.
+void subtract_first(double* d_rows, std::size_t rows, std::uint64_t len, Stream stream);
+
+/// @brief Waits for the work queued on `stream` (nullptr: the legacy default stream, the one
+/// LibTorch uses unless told otherwise).
+void synchronize(Stream stream);
+
+/// @brief Index of the first element of d[0, count) in device memory that is NaN or infinite,
+/// or `count` when all are finite. Synchronises `stream` (the result comes to the host).
+std::uint64_t first_nonfinite(const double* d, std::uint64_t count, Stream stream);
 
 /// Which butterfly: the same four operations as the CPU kernels in src/lattice_transforms.h.
 enum class LatticeOp { Moebius, MoebiusTranspose, Zeta, ZetaTranspose };
@@ -71,11 +122,12 @@ enum class SgdKernel {
   Staged,  ///< one launch per step (combine, transform, sign, transpose, update) over the batch
 };
 
-/// @brief The sgd protocol of DESIGN §2.1 on the GPU for a batch of samples held on the host:
-/// copies v in, iterates on the device, copies I_and, I_or, p, q, loss and trace back into `out`.
+/// @brief The sgd protocol of DESIGN §2.1 on the GPU for a batch of samples: copies v in (from
+/// host or device memory: `values` may be a device pointer, e.g. the masked forward's output),
+/// iterates on the device, copies I_and, I_or, p, q, loss and trace back into `out`.
 /// Same semantics as harsanyi::fit_and_or_sgd_batch.
 template <class T>
-void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const SgdOptions& opt,
+void fit_and_or_sgd_batch(const T* values, std::size_t samples, int n, const SgdOptions& opt,
                           AndOrBatch<T>& out, Progress* progress = nullptr,
                           SgdKernel kernel = SgdKernel::Auto);
 
@@ -85,13 +137,14 @@ enum class Launch {
   Direct,  ///< one launch after the other
 };
 
-/// @brief The optimal solver (src/optimal_solver.h) on the GPU for a batch of samples held on
-/// the host: every sample's PDHG iterations, restarts and certificate on the device, the
+/// @brief The optimal solver (src/optimal_solver.h) on the GPU for a batch of samples (`values`
+/// in host or device memory; from the device, one host copy is kept for the crossovers): every
+/// sample's PDHG iterations, restarts and certificate on the device, the
 /// crossovers (restricted LPs) on the host at the checks. Same semantics as
 /// harsanyi::fit_and_or_optimal_batch (float64 results equal the CPU's bitwise); fills and_,
 /// or_, p, q, loss, trace, bound and iterations. `progress` advances by one per finished sample.
 template <class T>
-void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
+void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
                               const OptimalOptions& opt, AndOrBatch<T>& out,
                               Progress* progress = nullptr, Launch launch = Launch::Graph);
 

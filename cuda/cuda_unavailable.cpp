@@ -18,6 +18,30 @@ int device_count(std::string* reason) {
 }
 std::string device_description() { return ""; }
 std::size_t device_free_bytes() { return 0; }
+DeviceBuffer::DeviceBuffer(std::size_t bytes) : bytes_(bytes) {
+  if (bytes > 0) unavailable();
+}
+DeviceBuffer::~DeviceBuffer() = default;
+DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
+    : ptr_(other.ptr_), bytes_(other.bytes_) {
+  other.ptr_ = nullptr;
+  other.bytes_ = 0;
+}
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
+  ptr_ = other.ptr_;
+  bytes_ = other.bytes_;
+  other.ptr_ = nullptr;
+  other.bytes_ = 0;
+  return *this;
+}
+bool is_device_pointer(const void*) { return false; }
+void copy_bytes(void*, const void*, std::size_t bytes) {
+  if (bytes > 0) unavailable();
+}
+void output_values(const float*, std::size_t, int, int, bool, double*, Stream) { unavailable(); }
+void subtract_first(double*, std::size_t, std::uint64_t, Stream) { unavailable(); }
+void synchronize(Stream) { unavailable(); }
+std::uint64_t first_nonfinite(const double*, std::uint64_t, Stream) { unavailable(); }
 std::size_t sgd_device_bytes_per_sample(int, std::size_t) { unavailable(); }
 std::size_t optimal_device_bytes_per_sample(int, std::size_t) { unavailable(); }
 int lattice_pass_count(LatticePasses, int, std::size_t) { unavailable(); }

@@ -601,7 +601,7 @@ std::size_t optimal_device_bytes_per_sample(int n, std::size_t element_size) {
 }
 
 template <class T>
-void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
+void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
                               const OptimalOptions& opt, AndOrBatch<T>& out, Progress* progress,
                               Launch launch) {
   optimal_detail::check_options(opt);
@@ -614,7 +614,7 @@ void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
     out.iterations.clear();
     return;
   }
-  if (h_values == nullptr) throw std::invalid_argument("optimal (GPU): null values");
+  if (values == nullptr) throw std::invalid_argument("optimal (GPU): null values");
   if (samples > (~std::uint64_t{0} >> (n + 1)))
     throw std::invalid_argument("optimal (GPU): batch too large");
   const std::uint64_t len = subset_count(n);
@@ -633,6 +633,14 @@ void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
   const cudaStream_t stream = own.get();
   OptimalDevice<T> d(samples, n);
 
+  // The crossovers read v on the host: values in device memory get one host copy.
+  std::vector<T> staged;
+  const T* h_values = values;
+  if (is_device_pointer(values)) {
+    staged.resize(total);
+    copy_bytes(staged.data(), values, total * sizeof(T));
+    h_values = staged.data();
+  }
   // Host bookkeeping and the per-sample values the device starts from.
   std::vector<SampleBook> book(samples);
   std::vector<T> h_bound(samples), h_tau(samples), h_sigma(samples);
@@ -648,7 +656,7 @@ void fit_and_or_optimal_batch(const T* h_values, std::size_t samples, int n,
     h_sigma[s] = static_cast<T>(omega0);
   }
   std::vector<unsigned char> h_active(samples, 1), h_improved(samples, 0);
-  upload(d.v.get(), h_values, total, stream);
+  copy_async(d.v.get(), values, total, cudaMemcpyDefault, stream);  // from the host or the device
   upload(d.bound.get(), h_bound.data(), samples, stream);
   upload(d.tau.get(), h_tau.data(), samples, stream);
   upload(d.sigma.get(), h_sigma.data(), samples, stream);

@@ -317,7 +317,7 @@ std::size_t sgd_device_bytes_per_sample(int n, std::size_t element_size) {
 }
 
 template <class T>
-void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const SgdOptions& opt,
+void fit_and_or_sgd_batch(const T* values, std::size_t samples, int n, const SgdOptions& opt,
                           AndOrBatch<T>& out, Progress* progress, SgdKernel kernel) {
   if (opt.iters < 1) throw std::invalid_argument("sgd (GPU): iters must be >= 1");
   if (n < 0 || n > kMaxDevicePlayers)
@@ -327,7 +327,7 @@ void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const S
     out.resize(samples, n, tl);
     return;
   }
-  if (h_values == nullptr) throw std::invalid_argument("sgd (GPU): null values");
+  if (values == nullptr) throw std::invalid_argument("sgd (GPU): null values");
   const std::uint64_t len = subset_count(n);
   if (samples > (~std::uint64_t{0} >> (n + 1)))
     throw std::invalid_argument("sgd (GPU): batch too large");
@@ -348,7 +348,7 @@ void fit_and_or_sgd_batch(const T* h_values, std::size_t samples, int n, const S
   T* a = ao.get();
   T* o = ao.get() + total;
 
-  copy_async(v.get(), h_values, total, cudaMemcpyHostToDevice, stream);
+  copy_async(v.get(), values, total, cudaMemcpyDefault, stream);  // from the host or the device
   HARSANYI_CUDA_CHECK(cudaMemsetAsync(p.get(), 0, total * sizeof(T), stream));
   HARSANYI_CUDA_CHECK(cudaMemsetAsync(q.get(), 0, total * sizeof(T), stream));
   HARSANYI_CUDA_CHECK(cudaMemsetAsync(bp.get(), 0, total * sizeof(T), stream));

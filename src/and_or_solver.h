@@ -30,7 +30,8 @@ const char* and_or_solver_names();
 void check_solver_options(const SolverOptions& opt);
 
 /// @brief Fits a batch of samples with the chosen solver, on the GPU when `gpu` is true (the
-/// caller has checked one is usable). Fills every member of `out`: and_, or_ (raw), p, q, loss,
+/// caller has checked one is usable). With `gpu`, `v` may be in device memory (the masked
+/// forward's output on the GPU); without, it must be host memory. Fills every member of `out`: and_, or_ (raw), p, q, loss,
 /// trace, bound (NaN for sgd) and iterations.
 template <class T>
 void fit_and_or_batch(const T* v, std::size_t samples, int n, const SolverOptions& opt, bool gpu,

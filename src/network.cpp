@@ -14,6 +14,7 @@
 #include <sstream>
 #include <utility>
 
+#include "cuda_backend.h"
 #include "user_error.h"
 
 namespace harsanyi {
@@ -446,6 +447,9 @@ class TorchNetwork final : public Network {
       const std::uint64_t end = q.first + q.count;
       if (end > (std::uint64_t{1} << layout.n) || end < q.first)
         throw std::invalid_argument("masked_values_packed: subsets beyond 2^n");
+      if (q.on_device && !values_on_device())
+        throw std::invalid_argument(
+            "masked_values_packed: v in device memory, but this network computes v on the host");
       if (first_data == nullptr) first_data = q.data;
       if (q.data->shape != first_data->shape)
         throw UserError("samples of shape " + shape_text(first_data->shape) + " (" +
@@ -459,6 +463,7 @@ class TorchNetwork final : public Network {
     std::vector<std::int64_t> dims = {0};
     dims.insert(dims.end(), first_data->shape.begin(), first_data->shape.end());
     const MaskPlan plan = make_mask_plan(layout, device_);
+    const bool on_gpu = values_on_device();
     // A chunk's pieces, pieces[i] taken from requests[piece_request[i]].
     std::vector<MaskPiece> pieces;
     std::vector<std::size_t> piece_request;
@@ -485,21 +490,26 @@ class TorchNetwork final : public Network {
       if (rows == 0) break;
       const torch::Tensor x = masked_chunk(plan, pieces, rows);
       dims[0] = rows;
-      const torch::Tensor logits = chunk_logits(x.view(dims), requests[piece_request[0]].data->source);
+      const torch::Tensor logits =
+          chunk_logits_here(x.view(dims), requests[piece_request[0]].data->source);
       const int classes = static_cast<int>(logits.size(1));
-      const float* l = logits.data_ptr<float>();
       for (std::size_t i = 0; i < pieces.size(); ++i) {
-        const MaskPiece& p = pieces[i];
         const MaskedRequest& q = requests[piece_request[i]];
         if (q.label < 0 || q.label >= classes)
           throw UserError("label " + std::to_string(q.label) + " of sample " +
                           std::to_string(q.index) + " is outside the model's " +
                           std::to_string(classes) + " classes");
-        double* v = q.v + (p.first - q.first);
-        for (std::int64_t b = 0; b < p.count; ++b)
-          v[b] = output_value(l + (p.row + b) * classes, classes, q.label, output.log_odds);
       }
+      if (on_gpu)
+        device_chunk_values(logits, pieces, piece_request, requests, output);
+      else
+        host_chunk_values(logits, pieces, piece_request, requests, output);
     }
+    if (on_gpu) cuda::synchronize(nullptr);  // every v written when the call returns
+  }
+
+  bool values_on_device() const override {
+    return device_.is_cuda() && device_.index() <= 0 && cuda::device_count() > 0;
   }
 
   std::vector<float> parameter_values() const override {
@@ -610,6 +620,68 @@ class TorchNetwork final : public Network {
     torch::Tensor out = run(pad ? torch::cat({x, x}, 0) : x, what);
     if (pad) out = out.narrow(0, 0, 1);
     return out.to(torch::kCPU, torch::kFloat32).contiguous();
+  }
+
+  // Logits of a chunk where v is computed: on the device with values_on_device(), else on the
+  // host (float32 [rows, classes], contiguous either way).
+  torch::Tensor chunk_logits_here(const torch::Tensor& x, const std::string& what) {
+    if (!values_on_device()) return chunk_logits(x, what);
+    const bool pad = x.size(0) == 1;
+    torch::Tensor out = run(pad ? torch::cat({x, x}, 0) : x, what);
+    if (pad) out = out.narrow(0, 0, 1);
+    return out.to(torch::kFloat32).contiguous();
+  }
+
+  // v of a chunk's pieces from host logits (output_value).
+  static void host_chunk_values(const torch::Tensor& logits, const std::vector<MaskPiece>& pieces,
+                                const std::vector<std::size_t>& piece_request,
+                                const std::vector<MaskedRequest>& requests,
+                                const OutputSpec& output) {
+    const int classes = static_cast<int>(logits.size(1));
+    const float* l = logits.data_ptr<float>();
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      const MaskPiece& p = pieces[i];
+      const MaskedRequest& q = requests[piece_request[i]];
+      double* v = q.v + (p.first - q.first);
+      for (std::int64_t b = 0; b < p.count; ++b)
+        v[b] = output_value(l + (p.row + b) * classes, classes, q.label, output.log_odds);
+    }
+  }
+
+  // v of a chunk's pieces from device logits (cuda::output_values on the legacy default stream,
+  // LibTorch's current stream: harsanyi never sets another, so the kernels are ordered with the
+  // forward and with the caching allocator's reuse of `logits`): into
+  // the requests' device memory directly; host destinations through one copy of the chunk's v.
+  void device_chunk_values(const torch::Tensor& logits, const std::vector<MaskPiece>& pieces,
+                           const std::vector<std::size_t>& piece_request,
+                           const std::vector<MaskedRequest>& requests, const OutputSpec& output) {
+    const int classes = static_cast<int>(logits.size(1));
+    const float* l = logits.data_ptr<float>();
+    torch::Tensor staged;  // [rows] on the device, for the pieces bound for host memory
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      const MaskPiece& p = pieces[i];
+      const MaskedRequest& q = requests[piece_request[i]];
+      double* dst = nullptr;
+      if (q.on_device) {
+        dst = q.v + (p.first - q.first);
+      } else {
+        if (!staged.defined())
+          staged = torch::empty({logits.size(0)},
+                                torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+        dst = staged.data_ptr<double>() + p.row;
+      }
+      cuda::output_values(l + p.row * classes, static_cast<std::size_t>(p.count), classes,
+                          q.label, output.log_odds, dst, nullptr);
+    }
+    if (!staged.defined()) return;
+    const torch::Tensor host = staged.to(torch::kCPU);
+    const double* h = host.data_ptr<double>();
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      const MaskPiece& p = pieces[i];
+      const MaskedRequest& q = requests[piece_request[i]];
+      if (!q.on_device)
+        std::memcpy(q.v + (p.first - q.first), h + p.row, sizeof(double) * p.count);
+    }
   }
 
   // Logits [B, classes] of a batch.

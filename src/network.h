@@ -47,6 +47,7 @@ struct MaskedRequest {
   std::uint64_t first = 0;        ///< first subset (bit i = player i)
   std::uint64_t count = 0;        ///< number of subsets
   double* v = nullptr;            ///< receives `count` values
+  bool on_device = false;         ///< v is device memory (only when Network::values_on_device())
 };
 
 /// @brief A classifier: a built-in architecture trained here, or TorchScript checkpoints.
@@ -117,9 +118,17 @@ class Network {
   /// built-in models do on the CPU (network.cpp, chunk_logits: one-row chunks are padded).
   /// All requests are checked (layout, sample index, subset range, one sample shape) before
   /// the first forward; UserErrors name the offending request's sample, as masked_values_range.
+  /// With values_on_device(), v is computed on the device and each request's v may be host or
+  /// device memory (on_device); the call returns once every v is written.
   virtual void masked_values_packed(const std::vector<MaskedRequest>& requests,
                                     const PlayerLayout& layout, const OutputSpec& output,
                                     std::int64_t batch) = 0;
+
+  /// @brief True when the network runs on the CUDA device that harsanyi's kernels use: its
+  /// masked forwards then compute v on the device (cuda::output_values) and may write it into
+  /// device memory (MaskedRequest::on_device), with no host round trip. v then uses CUDA's exp
+  /// and log whatever the destination, so it is the same for every chunking and rank count.
+  virtual bool values_on_device() const { return false; }
 
   /// Number of classes of the built-in model; for TorchScript, known after the first forward
   /// (0 before).

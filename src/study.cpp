@@ -592,6 +592,24 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
                                 dec.subset_ranks == 1 ? "" : "s", own,
                                 format_bytes(static_cast<double>(rank_need)),
                                 format_bytes(static_cast<double>(avail))));
+  // Device memory (GPU solver): the solver's arrays for this rank's samples, and with the
+  // forward on the GPU too their values, kept there for each epoch in flight. The ranks of a
+  // node share its GPU.
+  if (c.solver_gpu && own > 0) {
+    const bool v_there = c.net_device == "cuda" && dec.subset_ranks == 1;
+    const std::size_t device_need =
+        own * (and_or_device_bytes_per_sample(sopt, n, sizeof(double)) +
+               (v_there ? (overlap ? 2 : 1) * len * sizeof(double) : 0));
+    const std::size_t device_avail = cuda::device_free_bytes() / static_cast<std::size_t>(on_node);
+    if (device_need > device_avail)
+      throw UserError(fmt::format(
+          "this rank's {} samples at n = {} need {} of GPU memory, but only {} is free{} on {}; "
+          "use more ranks, fewer samples or players, or runtime.device = \"cpu\"",
+          own, n, format_bytes(static_cast<double>(device_need)),
+          format_bytes(static_cast<double>(device_avail)),
+          on_node > 1 ? fmt::format(" (1/{} of it per rank)", on_node) : "",
+          cuda::device_description()));
+  }
   writer->set_layout(E, dec.subset_ranks);
   omp_set_num_threads(rank_threads);
   set_torch_threads(rank_threads);
@@ -619,7 +637,9 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
   // turn; with runtime.overlap two of them alternate, and the solve of one wave runs on a worker
   // thread while the main thread prepares the next wave.
   struct Stage {
-    std::vector<double> values;
+    std::vector<double> values;  // on the host: unless on the device, or when stored
+    cuda::DeviceBuffer d_values;  // the values on the device (values_on_device)
+    bool values_on_device = false;
     AndOrBatch<double> fit;
     EpochResult result;
     double t_solve = 0.0;
@@ -627,7 +647,6 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
   const auto prepare = [&](std::size_t ei, Stage& st) {
     st.result = EpochResult();
     std::vector<double>& values = st.values;
-    values.resize(own * len);
     EpochSummary& sum = st.result.sum;
     sum.epoch = epochs[ei].epoch;
     auto t0 = Clock::now();
@@ -654,25 +673,58 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
     // The samples' blocks go through the model in one packed pass, so that chunks of
     // forward_batch inputs stay full when a block is shorter (small n); a sample's values are
     // bitwise those of its own pass. They land in place: the pass needs no memory but a chunk.
-    double* dst = dec.subset_ranks > 1 ? blocks.data() : values.data();
+    // With the forward and the solver on the GPU and whole samples per rank, v stays on the
+    // device: the solver reads it there, and the host gets a copy only to store it.
+    st.values_on_device = c.solver_gpu && dec.subset_ranks == 1 && net->values_on_device();
+    double* dst = nullptr;
+    if (st.values_on_device) {
+      if (gcount != own || B != len) throw std::logic_error("run: a rank's own samples, whole");
+      if (st.d_values.bytes() != own * len * sizeof(double))
+        st.d_values = cuda::DeviceBuffer(own * len * sizeof(double));
+      dst = st.d_values.as<double>();
+    } else {
+      st.d_values = cuda::DeviceBuffer();
+      values.resize(own * len);
+      dst = dec.subset_ranks > 1 ? blocks.data() : values.data();
+    }
     std::vector<MaskedRequest> requests(gcount);
     for (std::size_t s = g0; s < g0 + gcount; ++s)
       requests[s - g0] = {header.sample_split[s] ? &c.test : &c.train, header.sample_index[s],
-                          labels[s], block0, B, dst + (s - g0) * B};
+                          labels[s], block0, B, dst + (s - g0) * B, st.values_on_device};
     net->masked_values_packed(requests, c.layout, c.output, cfg.runtime.forward_batch);
-    for (std::size_t s = g0; s < g0 + gcount; ++s) {
-      const double* v = dst + (s - g0) * B;
-      for (std::uint64_t j = 0; j < B; ++j)
-        if (!std::isfinite(v[j]))
-          throw UserError(fmt::format(
-              "epoch {}, sample {} ({} index {}): v(subset {}) is {}: the model's output is not "
-              "finite (did training diverge? lower train.lr); the epochs before it are kept, "
-              "continue with --resume after fixing the cause",
-              sum.epoch, s, header.sample_split[s] ? "test" : "train", header.sample_index[s],
-              block0 + j, v[j]));
+    const auto not_finite = [&](std::size_t s, std::uint64_t j, double x) {
+      return UserError(fmt::format(
+          "epoch {}, sample {} ({} index {}): v(subset {}) is {}: the model's output is not "
+          "finite (did training diverge? lower train.lr); the epochs before it are kept, "
+          "continue with --resume after fixing the cause",
+          sum.epoch, s, header.sample_split[s] ? "test" : "train", header.sample_index[s],
+          block0 + j, x));
+    };
+    if (st.values_on_device) {
+      const std::uint64_t bad = cuda::first_nonfinite(dst, gcount * B, nullptr);
+      if (bad < gcount * B) {
+        double x = 0.0;
+        cuda::copy_bytes(&x, dst + bad, sizeof(double));
+        throw not_finite(g0 + bad / B, bad % B, x);
+      }
+      if (c.output.subtract_empty) cuda::subtract_first(dst, own, len, nullptr);
+      if (shape.store_values) {
+        values.resize(own * len);
+        cuda::copy_bytes(values.data(), dst, own * len * sizeof(double));
+      } else {
+        std::vector<double>().swap(values);
+      }
+      cuda::synchronize(nullptr);
+    } else {
+      for (std::size_t s = g0; s < g0 + gcount; ++s) {
+        const double* v = dst + (s - g0) * B;
+        for (std::uint64_t j = 0; j < B; ++j)
+          if (!std::isfinite(v[j])) throw not_finite(s, j, v[j]);
+      }
+      if (dec.subset_ranks > 1)
+        mpi::gather_own_samples(dec, round, group, blocks.data(), values.data());
+      for (std::size_t s = 0; s < own; ++s) subtract_empty(c.output, values.data() + s * len, len);
     }
-    if (dec.subset_ranks > 1) mpi::gather_own_samples(dec, round, group, blocks.data(), values.data());
-    for (std::size_t s = 0; s < own; ++s) subtract_empty(c.output, values.data() + s * len, len);
     sum.t_forward = seconds_since(t0);
   };
   // This rank's own samples through the solver: compute only (no MPI, no LibTorch), so that it
@@ -682,7 +734,8 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
     const std::vector<double>& values = st.values;
     AndOrBatch<double>& fit = st.fit;
     if (and_or) {
-      if (own > 0) fit_and_or_batch<double>(values.data(), own, n, sopt, c.solver_gpu, fit, nullptr);
+      const double* v = st.values_on_device ? st.d_values.as<double>() : values.data();
+      if (own > 0) fit_and_or_batch<double>(v, own, n, sopt, c.solver_gpu, fit, nullptr);
       fit.loss.resize(own);
       if (shape.has_bound) fit.bound.resize(own);
     } else {
@@ -722,7 +775,7 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
       double* a = fit.and_.data() + s * len;
       double* o = and_or ? fit.or_.data() + s * len : nullptr;
       if (o) fold_low_orders(a, o, n);
-      const double* v = values.data() + s * len;
+      const double* v = values.empty() ? nullptr : values.data() + s * len;  // not read by "max"
       block.threshold[s] =
           salient_threshold(a, o, v, n, cfg.interactions.tau_rel, ThresholdReference::MaxInteraction);
       order_strength(a, n, block.threshold[s], &block.and_pos[s * K], &block.and_neg[s * K],

@@ -5,7 +5,7 @@ add_library(harsanyi_torch STATIC
   ${CMAKE_CURRENT_LIST_DIR}/network.cpp
   ${CMAKE_CURRENT_LIST_DIR}/network_common.cpp)
 target_include_directories(harsanyi_torch PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(harsanyi_torch PUBLIC harsanyi_data PRIVATE ${TORCH_LIBRARIES})
+target_link_libraries(harsanyi_torch PUBLIC harsanyi_data PRIVATE harsanyi_cuda ${TORCH_LIBRARIES})
 # network.h passes std::string and std::vector across the library boundary, so LibTorch must use
 # the C++11 ABI of the rest of the build (Debian's 1.13 and PyTorch >= 2.7 wheels both do).
 if(TORCH_CXX_FLAGS MATCHES "_GLIBCXX_USE_CXX11_ABI=0")

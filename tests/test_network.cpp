@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_backend.h"
 #include "dataset.h"
 #include "network.h"
 #include "players.h"
@@ -693,8 +694,81 @@ TEST(MaskedValues, PackedRequestsAreCheckedBeforeAnyForward) {
   expect_user_error([&] { packed({&other, 0, 0, 0, 4, b.data()}); }, "cannot share a forward");
   EXPECT_THROW(packed({&d, 1, 0, 3, 2, b.data()}), std::invalid_argument);  // 3 + 2 > 2^2
   EXPECT_EQ(a[0], -999.0);  // all refused before any forward
+  // v in device memory is only for a network that computes v on the device
+  EXPECT_FALSE(net->values_on_device());
+  EXPECT_THROW(packed({&d, 1, 0, 0, 4, b.data(), true}), std::invalid_argument);
+  EXPECT_EQ(a[0], -999.0);  // all refused before any forward
   expect_user_error([&] { packed({&d, 1, 2, 0, 4, b.data()}); }, "label 2 of sample 1");
   net->masked_values_packed({}, layout, OutputSpec{}, 3);  // nothing to do
+}
+
+// On the GPU (skipped without a GPU and a CUDA LibTorch): v computed on the device, written to
+// device memory or to host memory, is bitwise the same; it is output_value of the same logits
+// to within CUDA's exp/log (a few ulps); and it agrees with the CPU's v to float32 forward
+// rounding. The requests mix host and device destinations in shared chunks.
+TEST(MaskedValuesGpu, DeviceValuesEqualHostDestinationsAndTheFormula) {
+  std::string why;
+  if (harsanyi::cuda::device_count(&why) == 0) GTEST_SKIP() << "no GPU: " << why;
+  const std::vector<std::int64_t> shape = {1, 12, 12};
+  Dataset d;
+  d.source = "synthetic";
+  d.shape = shape;
+  d.num_classes = 4;
+  d.data = uniform(3 * 144, 43);
+  d.labels = {0, 1, 2};
+  const PlayerLayout layout =
+      grid_layout(shape, 3, 3, {0, 1, 2, 4, 6, 8}, false, std::vector<float>(144, 0.25f));
+  const std::uint64_t total = 64;
+  for (const std::string arch : {"mlp", "lenet"}) {
+    const auto cpu = Network::build(arch, shape, 4, 17);
+    const auto gpu = Network::build(arch, shape, 4, 17);
+    try {
+      gpu->to_device("cuda");
+    } catch (const UserError& e) {
+      GTEST_SKIP() << e.what();  // a CPU-only LibTorch
+    }
+    ASSERT_TRUE(gpu->values_on_device());
+    for (const bool log_odds : {true, false}) {
+      const OutputSpec out{log_odds, false};
+      std::vector<double> host(3 * total, -999.0), from_device(3 * total, -999.0),
+          on_cpu(3 * total);
+      harsanyi::cuda::DeviceBuffer dev(3 * total * sizeof(double));
+      std::vector<harsanyi::MaskedRequest> host_req, mixed_req;
+      for (std::int64_t i = 0; i < 3; ++i) {
+        host_req.push_back({&d, i, static_cast<int>(i), 0, total, host.data() + i * total});
+        // sample 1 to host memory, samples 0 and 2 to device memory
+        double* mixed = i == 1 ? from_device.data() + i * total : dev.as<double>() + i * total;
+        mixed_req.push_back({&d, i, static_cast<int>(i), 0, total, mixed, i != 1});
+        cpu->masked_values_range(d, i, static_cast<int>(i), layout, out, 40, 0, total,
+                                 on_cpu.data() + i * total);
+      }
+      gpu->masked_values_packed(host_req, layout, out, 40);
+      gpu->masked_values_packed(mixed_req, layout, out, 40);
+      for (std::int64_t i : {0, 2})
+        harsanyi::cuda::copy_bytes(from_device.data() + i * total, dev.as<double>() + i * total,
+                                   total * sizeof(double));
+      EXPECT_EQ(host, from_device) << arch << " log_odds " << log_odds;
+      for (std::int64_t i = 0; i < 3; ++i) {
+        // one chunk of the sample's 64 rows, and the plain forward of the same 64 inputs in
+        // one batch: the same logits, so v differs from the host formula by exp/log only
+        std::vector<float> inputs(total * 144), logits;
+        std::vector<double> single(total);
+        harsanyi::build_masked_batch(layout, d.sample(i), 0, total, inputs.data());
+        gpu->forward(inputs.data(), shape, total, total, logits);
+        gpu->masked_values_range(d, i, static_cast<int>(i), layout, out, total, 0, total,
+                                 single.data());
+        for (std::uint64_t s = 0; s < total; ++s) {
+          const double formula =
+              harsanyi::output_value(&logits[s * 4], 4, static_cast<int>(i), log_odds);
+          EXPECT_NEAR(single[s], formula, 1e-9 * std::max(1.0, std::fabs(formula)))
+              << arch << " sample " << i << " subset " << s;
+          const double v = host[i * total + s];
+          EXPECT_NEAR(v, on_cpu[i * total + s], 1e-4 * std::max(1.0, std::fabs(v)))
+              << arch << " sample " << i << " subset " << s;
+        }
+      }
+    }
+  }
 }
 
 TEST(MaskedValues, BadArgumentsAreUserErrors) {
