@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -465,6 +466,57 @@ TEST(CudaSgd, FusedEqualsStagedBitwise) {
   std::vector<double> v(std::size_t{1} << 13, 1.0);
   EXPECT_THROW(cu::fit_and_or_sgd_batch(v.data(), 1, 13, opt, out, nullptr, cu::SgdKernel::Fused),
                std::invalid_argument);
+}
+
+// v in device memory (as a GPU study hands it over): the same outputs as from host memory,
+// for both kernels.
+TEST(CudaSgd, ValuesInDeviceMemoryGiveTheSameFit) {
+  REQUIRE_GPU();
+  const int n = 9;
+  const std::size_t samples = 4, len = std::size_t{1} << n;
+  std::mt19937_64 rng(91);
+  std::uniform_real_distribution<double> u(-2.0, 2.0);
+  std::vector<double> v(samples * len);
+  for (double& x : v) x = u(rng);
+  cu::DeviceBuffer d_v(v.size() * sizeof(double));
+  cu::copy_bytes(d_v.as<double>(), v.data(), v.size() * sizeof(double));
+  harsanyi::SgdOptions opt;
+  opt.iters = 300;
+  opt.trace_every = 50;
+  for (const cu::SgdKernel kernel : {cu::SgdKernel::Fused, cu::SgdKernel::Staged}) {
+    harsanyi::AndOrBatch<double> host, device;
+    cu::fit_and_or_sgd_batch(v.data(), samples, n, opt, host, nullptr, kernel);
+    cu::fit_and_or_sgd_batch(d_v.as<double>(), samples, n, opt, device, nullptr, kernel);
+    harsanyi::testing::expect_same_outputs(device, host);
+  }
+}
+
+// The masked forward's device helpers against their host counterparts: v(empty) subtracted
+// bitwise, the first non-finite element found, host/device copies both ways.
+TEST(CudaValues, SubtractFirstAndFirstNonfiniteMatchTheHost) {
+  REQUIRE_GPU();
+  const std::size_t rows = 3;
+  const std::uint64_t len = 1000;
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> u(-4.0, 4.0);
+  std::vector<double> x(rows * len);
+  for (double& e : x) e = u(rng);
+  cu::DeviceBuffer d(x.size() * sizeof(double));
+  cu::copy_bytes(d.as<double>(), x.data(), x.size() * sizeof(double));
+  EXPECT_EQ(cu::first_nonfinite(d.as<double>(), x.size(), nullptr), x.size());
+  cu::subtract_first(d.as<double>(), rows, len, nullptr);
+  std::vector<double> got(x.size(), std::nan(""));
+  cu::copy_bytes(got.data(), d.as<double>(), got.size() * sizeof(double));
+  for (std::size_t r = 0; r < rows; ++r) {
+    const double v0 = x[r * len];
+    for (std::uint64_t s = 0; s < len; ++s) x[r * len + s] -= v0;
+  }
+  EXPECT_EQ(got, x);
+  const double bad[2] = {std::numeric_limits<double>::infinity(), std::nan("")};
+  cu::copy_bytes(d.as<double>() + 2500, &bad[1], sizeof(double));
+  cu::copy_bytes(d.as<double>() + 1700, &bad[0], sizeof(double));
+  EXPECT_EQ(cu::first_nonfinite(d.as<double>(), x.size(), nullptr), 1700u);
+  EXPECT_EQ(cu::first_nonfinite(d.as<double>(), 1700, nullptr), 1700u);  // none in [0, 1700)
 }
 
 TEST(CudaSgd, RefusesABatchThatDoesNotFit) {

@@ -160,6 +160,26 @@ TEST(CudaOptimal, Float64EqualsCpuBitwise) {
   for (int n : {0, 1, 2, 5, 8, 10}) expect_gpu_equals_cpu(n, 6, opt, 40 + n);
 }
 
+// v in device memory (as a GPU study hands it over): the same outputs as from host memory.
+TEST(CudaOptimal, ValuesInDeviceMemoryGiveTheSameFit) {
+  REQUIRE_GPU();
+  const harsanyi::OptimalOptions opt = test_options();
+  const int n = 8;
+  const std::size_t samples = 5;
+  const std::vector<double> v = games<double>(n, samples, 77);
+  cu::DeviceBuffer d_v(v.size() * sizeof(double));
+  cu::copy_bytes(d_v.as<double>(), v.data(), v.size() * sizeof(double));
+  ASSERT_TRUE(cu::is_device_pointer(d_v.as<double>()));
+  ASSERT_FALSE(cu::is_device_pointer(v.data()));
+  const int tl = harsanyi::optimal_trace_length(opt);
+  harsanyi::AndOrBatch<double> host, device;
+  poison(host, samples, n, tl);
+  poison(device, samples, n, tl);
+  cu::fit_and_or_optimal_batch(v.data(), samples, n, opt, host);
+  cu::fit_and_or_optimal_batch(d_v.as<double>(), samples, n, opt, device);
+  harsanyi::testing::expect_same_outputs(device, host);
+}
+
 TEST(CudaOptimal, RowsOfSeveralChunksAndUnconvergedSamples) {
   REQUIRE_GPU();
   harsanyi::OptimalOptions opt = test_options();
