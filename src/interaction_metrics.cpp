@@ -1,6 +1,7 @@
 #include "interaction_metrics.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -35,22 +36,117 @@ double salient_threshold(const T* and_, const T* or_, const T* v, int n, double 
   return tau_rel * m;
 }
 
+namespace {
+
+/// order_strength sums leaf blocks of up to 2^kBlockBits subsets in local arrays.
+constexpr int kBlockBits = 5;
+constexpr std::size_t kBlock = std::size_t{1} << kBlockBits;
+
+/// @brief One tree node of level l from its children of level l - 1 (l bins each, relative to
+/// their bases): parent bin r = left bin r + right bin r - 1, the right child's orders being the
+/// left's shifted by one; the bins only one child has are copied (adding 0.0 is exact).
+void combine_nodes(const double* left, const double* right, int l, double* parent) {
+  parent[0] = left[0];
+  for (int r = 1; r < l; ++r) parent[r] = left[r] + right[r - 1];
+  parent[l] = right[l - 1];
+}
+
+/// @brief Per r = 0..kBlockBits, the mask of the indices i < 2^kBlockBits with popcount(i) = r.
+constexpr std::array<std::uint32_t, kBlockBits + 1> order_masks() {
+  std::array<std::uint32_t, kBlockBits + 1> masks{};
+  for (unsigned i = 0; i < kBlock; ++i) masks[__builtin_popcount(i)] |= std::uint32_t{1} << i;
+  return masks;
+}
+constexpr std::array<std::uint32_t, kBlockBits + 1> kOrderMasks = order_masks();
+
+/// The bins of one sign of a tree node at level L: bin r is the order popcount(base) + r.
+template <int L> struct NodeBins {
+  double bin[L + 1];
+};
+
+/// @brief The node of level L over `leaves` (2^L consecutive leaves), unrolled: left half,
+/// right half, then combine_nodes.
+template <int L> NodeBins<L> leaf_tree(const double* leaves) {
+  NodeBins<L> node;
+  if constexpr (L == 0) {
+    node.bin[0] = leaves[0];
+  } else {
+    const NodeBins<L - 1> left = leaf_tree<L - 1>(leaves);
+    const NodeBins<L - 1> right = leaf_tree<L - 1>(leaves + (1u << (L - 1)));
+    combine_nodes(left.bin, right.bin, L, node.bin);
+  }
+  return node;
+}
+
+/// @brief The node of the 2^Bits subsets from `base` (Bits <= kBlockBits): its bins 0..Bits
+/// (orders popcount(base) + 0..Bits) into pos/neg; the salient counts added to `count`.
+template <int Bits, class T>
+void block_node(const T* x, std::uint64_t base, double tau, double* pos, double* neg,
+                std::int32_t* count) {
+  constexpr std::size_t len = std::size_t{1} << Bits;
+  double p[len], q[len];
+  bool salient[len];
+  for (std::size_t i = 0; i < len; ++i) {
+    const double val = static_cast<double>(x[base + i]);
+    const double magnitude = std::fabs(val);
+    salient[i] = magnitude > tau;
+    const bool positive = val > 0;  // & below, not &&: selects, no branches on random signs
+    p[i] = salient[i] & positive ? val : 0.0;
+    q[i] = salient[i] & !positive ? magnitude : 0.0;
+  }
+  std::uint32_t mask = 0;  // bit i: subset base + i is salient
+  for (std::size_t i = 0; i < len; ++i) mask |= std::uint32_t{salient[i]} << i;
+  const int order = __builtin_popcountll(base);
+  for (int r = 0; r <= Bits; ++r) count[order + r] += __builtin_popcount(mask & kOrderMasks[r]);
+  const NodeBins<Bits> node_pos = leaf_tree<Bits>(p), node_neg = leaf_tree<Bits>(q);
+  std::copy(node_pos.bin, node_pos.bin + Bits + 1, pos);
+  std::copy(node_neg.bin, node_neg.bin + Bits + 1, neg);
+}
+
+/// block_node for rows of 2^bits subsets or more (bits = min(n, kBlockBits)).
+template <class T>
+using BlockNode = void (*)(const T*, std::uint64_t, double, double*, double*, std::int32_t*);
+template <class T> BlockNode<T> block_node_of(int bits) {
+  static_assert(kBlockBits == 5, "one entry per block size");
+  constexpr BlockNode<T> nodes[] = {block_node<0, T>, block_node<1, T>, block_node<2, T>,
+                                    block_node<3, T>, block_node<4, T>, block_node<5, T>};
+  return nodes[bits];
+}
+
+}  // namespace
+
+// The canonical tree of the header, bottom-up: the leaf blocks in index order, each block's node
+// merged with the pending left siblings of the levels above (a binary counter: block j merges
+// once per trailing one bit of j), so only one pending node per level is kept.
 template <class T>
 void order_strength(const T* x, int n, double tau, double* pos, double* neg, std::int32_t* count) {
-  std::fill(pos, pos + n + 1, 0.0);
-  std::fill(neg, neg + n + 1, 0.0);
   std::fill(count, count + n + 1, 0);
-  const std::size_t len = subset_count(n);
-  for (std::size_t s = 0; s < len; ++s) {
-    const double val = static_cast<double>(x[s]);
-    if (!(std::fabs(val) > tau)) continue;
-    const int k = __builtin_popcountll(s);
-    if (val > 0)
-      pos[k] += val;
-    else
-      neg[k] += -val;
-    ++count[k];
+  const int bits = std::min(n, kBlockBits);
+  const BlockNode<T> leaf_block = block_node_of<T>(bits);
+  const std::uint64_t blocks = subset_count(n - bits);
+  // pending[l]: the left sibling waiting at level l (bits <= l < n), l + 1 bins per sign
+  std::vector<double> pending_pos(static_cast<std::size_t>(n + 1) * (n + 1));
+  std::vector<double> pending_neg(pending_pos.size());
+  std::vector<double> node_pos(static_cast<std::size_t>(n) + 1), node_neg(node_pos.size());
+  std::vector<double> up_pos(node_pos.size()), up_neg(node_pos.size());
+  for (std::uint64_t j = 0; j < blocks; ++j) {
+    leaf_block(x, j << bits, tau, node_pos.data(), node_neg.data(), count);
+    int l = bits;
+    for (std::uint64_t k = j; k & 1; k >>= 1, ++l) {
+      const std::size_t at = static_cast<std::size_t>(l) * (n + 1);
+      combine_nodes(&pending_pos[at], node_pos.data(), l + 1, up_pos.data());
+      combine_nodes(&pending_neg[at], node_neg.data(), l + 1, up_neg.data());
+      node_pos.swap(up_pos);
+      node_neg.swap(up_neg);
+    }
+    if (l < n) {
+      const std::size_t at = static_cast<std::size_t>(l) * (n + 1);
+      std::copy(node_pos.begin(), node_pos.begin() + l + 1, pending_pos.begin() + at);
+      std::copy(node_neg.begin(), node_neg.begin() + l + 1, pending_neg.begin() + at);
+    }
   }
+  std::copy(node_pos.begin(), node_pos.end(), pos);  // the root (j = blocks - 1 ends at level n)
+  std::copy(node_neg.begin(), node_neg.end(), neg);
 }
 
 template <class T> void fold_low_orders(T* and_, T* or_, int n) {

@@ -25,7 +25,27 @@ double salient_threshold(const T* and_, const T* or_, const T* v, int n, double 
                          ThresholdReference ref);
 
 /// @brief Per-order sums A_k^+ = Σ_{|S|=k, |I|>τ, I>0} I(S), A_k^- = Σ_{..., I<0} |I(S)| and the
-/// salient counts, k = 0..n, for one interaction vector. Sums run in subset order (deterministic).
+/// salient counts, k = 0..n, for one interaction vector.
+///
+/// The order of the additions is part of the contract: the sums are bitwise the same on the CPU
+/// and on the GPU (cuda/order_metrics.h), whatever the thread count or launch shape.
+///  - Contributions: with x = double(I(S)), S is salient iff |x| > τ (never for NaN). A salient S
+///    with x > 0 contributes c_S = x to A^+ of order popcount(S); any other salient S contributes
+///    c_S = |x| to A^- of that order (−x for x < 0; +0.0 for a salient zero, possible only with
+///    τ < 0). count[k] is the number of salient S of order k.
+///  - Tree: the sums are those of the perfect binary tree over the subset indices [0, 2^n). The
+///    leaf S holds, per order k and sign, c_S where S contributes and 0.0 elsewhere; the node over
+///    [b, b + 2^l) (b a multiple of 2^l, l >= 1) holds, per order and sign, the value of its left
+///    half [b, b + 2^(l-1)) plus the value of its right half (one addition; it is commutative,
+///    so only the tree's shape matters). A_k^± are the root's values.
+///  - Empty bins: every c_S is >= +0.0 (never −0.0, never NaN), so is every partial sum, and
+///    adding 0.0 to one is exact. An implementation may therefore skip the additions of bins that
+///    are empty by construction and still gets the same bits: the node at level l with base b has
+///    nonzero bins only at orders popcount(b) + 0..l, and its right child's orders are its left
+///    child's shifted by one (the right base has one more bit set).
+/// Pairwise summation is also more accurate than a sequential sum: the rounding error of A_k^± is
+/// at most about n·2^-53 times the sum (O(log 2^n) roundings per term) instead of O(2^n).
+/// O(2^n) work, O(n^2) memory.
 template <class T>
 void order_strength(const T* interactions, int n, double tau, double* pos, double* neg,
                     std::int32_t* count);

@@ -2,6 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
 #include <vector>
 
 #include "interaction_metrics.h"
@@ -29,6 +33,107 @@ TEST(Metrics, OrderStrengthSplitsBySignOrderAndThreshold) {
   EXPECT_EQ(cnt[2], 1);
   EXPECT_EQ(cnt[3], 1);
   EXPECT_NEAR(mean_order(pos, neg, n), (0 * 0.5 + 1 * 6.0 + 2 * 4.0 + 3 * 2.5) / 13.0, 1e-15);
+}
+
+namespace {
+
+// The canonical order of order_strength (interaction_metrics.h) written literally: every node
+// of the tree over [base, base + 2^level) holds all n + 1 orders; node = left half + right half.
+template <class T>
+void tree_sums(const T* x, int n, std::uint64_t base, int level, double tau,
+               std::vector<double>& pos, std::vector<double>& neg) {
+  pos.assign(static_cast<std::size_t>(n) + 1, 0.0);
+  neg.assign(pos.size(), 0.0);
+  if (level == 0) {
+    const double val = static_cast<double>(x[base]);
+    const int k = __builtin_popcountll(base);
+    if (std::fabs(val) > tau) (val > 0 ? pos[k] : neg[k]) = std::fabs(val);
+    return;
+  }
+  std::vector<double> lp, ln, rp, rn;
+  tree_sums(x, n, base, level - 1, tau, lp, ln);
+  tree_sums(x, n, base + (std::uint64_t{1} << (level - 1)), level - 1, tau, rp, rn);
+  for (std::size_t k = 0; k < pos.size(); ++k) {
+    pos[k] = lp[k] + rp[k];
+    neg[k] = ln[k] + rn[k];
+  }
+}
+
+// Random values with the edge cases of the salience and sign tests mixed in: exact zeros of
+// both signs, ±τ exactly, the neighbours of ±τ, NaN and infinities (when `specials`).
+template <class T>
+std::vector<T> edgy_values(int n, double tau, std::uint64_t seed, bool specials) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::uniform_int_distribution<int> pick(0, 15);
+  const T t = static_cast<T>(tau), above = std::nextafter(t, T(1e30));
+  const T special[] = {
+      T(0), -T(0), t, -t, above, -above, specials ? std::numeric_limits<T>::quiet_NaN() : T(0)};
+  std::vector<T> x(std::size_t{1} << n);
+  for (T& e : x) {
+    const int kind = pick(rng);
+    if (kind < 7)
+      e = special[kind];
+    else if (kind == 7 && specials && normal(rng) > 2.5)
+      e = std::numeric_limits<T>::infinity();
+    else
+      e = static_cast<T>(normal(rng) * std::exp(3 * normal(rng)));
+  }
+  return x;
+}
+
+template <class T>
+void expect_canonical_tree(int n, double tau, std::uint64_t seed, bool specials) {
+  const std::vector<T> x = edgy_values<T>(n, tau, seed, specials);
+  const std::size_t K = static_cast<std::size_t>(n) + 1;
+  std::vector<double> pos(K), neg(K), ref_pos, ref_neg;
+  std::vector<std::int32_t> count(K), ref_count(K, 0);
+  order_strength(x.data(), n, tau, pos.data(), neg.data(), count.data());
+  tree_sums(x.data(), n, 0, n, tau, ref_pos, ref_neg);
+  for (std::size_t s = 0; s < x.size(); ++s)
+    ref_count[__builtin_popcountll(s)] += std::fabs(static_cast<double>(x[s])) > tau;
+  EXPECT_EQ(std::memcmp(pos.data(), ref_pos.data(), K * sizeof(double)), 0)
+      << "A+ n = " << n << " tau = " << tau << " seed " << seed;
+  EXPECT_EQ(std::memcmp(neg.data(), ref_neg.data(), K * sizeof(double)), 0)
+      << "A- n = " << n << " tau = " << tau << " seed " << seed;
+  EXPECT_EQ(count, ref_count) << "n = " << n;
+}
+
+}  // namespace
+
+TEST(Metrics, OrderStrengthSumsInTheCanonicalTreeOrderBitwise) {
+  for (int n = 0; n <= 14; ++n)
+    for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+      expect_canonical_tree<double>(n, 0.5, seed, false);
+      expect_canonical_tree<float>(n, 0.25, seed, false);
+      expect_canonical_tree<double>(n, 0.0, seed + 10, true);
+    }
+  // τ < 0: zeros are salient (negative bins, +0.0); NaN never is.
+  expect_canonical_tree<double>(7, -1.0, 5, true);
+  expect_canonical_tree<float>(9, -0.5, 6, false);
+}
+
+TEST(Metrics, OrderStrengthIsAccurateToLogTermsOfUlps) {
+  const int n = 16;
+  std::mt19937_64 rng(42);
+  std::lognormal_distribution<double> magnitude(0.0, 2.0);
+  std::vector<double> x(std::size_t{1} << n);
+  for (double& e : x) e = (rng() & 1 ? 1 : -1) * magnitude(rng);
+  const double tau = 0.3;
+  std::vector<long double> exact_pos(n + 1, 0.0L), exact_neg(n + 1, 0.0L);
+  for (std::size_t s = 0; s < x.size(); ++s) {
+    if (!(std::fabs(x[s]) > tau)) continue;
+    const int k = __builtin_popcountll(s);
+    (x[s] > 0 ? exact_pos[k] : exact_neg[k]) += std::fabs(x[s]);
+  }
+  std::vector<double> pos(n + 1), neg(n + 1);
+  std::vector<std::int32_t> count(n + 1);
+  order_strength(x.data(), n, tau, pos.data(), neg.data(), count.data());
+  const long double bound = (n + 1) * std::ldexp(1.0L, -53);  // one rounding per tree level
+  for (int k = 0; k <= n; ++k) {
+    EXPECT_LE(std::fabs(pos[k] - exact_pos[k]), bound * exact_pos[k]) << "A+ order " << k;
+    EXPECT_LE(std::fabs(neg[k] - exact_neg[k]), bound * exact_neg[k]) << "A- order " << k;
+  }
 }
 
 TEST(Metrics, SalientThresholdUsesLargestAndOrOrValueRange) {

@@ -1,0 +1,161 @@
+// The GPU per-order metrics (cuda/order_metrics.h) against the CPU functions of
+// interaction_metrics.h, bitwise (skipped without a GPU). Their decomposition is replayed on the
+// CPU in test_order_index.cpp.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cuda_test_support.h"
+#include "interaction_metrics.h"
+#include "order_metrics.h"
+#include "order_test_support.h"
+
+namespace cu = harsanyi::cuda;
+using harsanyi::ThresholdReference;
+using harsanyi::testing::same_bits;
+
+namespace {
+
+void check_cuda(cudaError_t err, const char* what) {
+  if (err != cudaSuccess)
+    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
+}
+
+// A host vector's copy in device memory (empty: null).
+template <class T>
+class DeviceCopy {
+ public:
+  explicit DeviceCopy(const std::vector<T>& host) : count_(host.size()) {
+    if (count_ == 0) return;
+    check_cuda(cudaMalloc(reinterpret_cast<void**>(&ptr_), count_ * sizeof(T)), "cudaMalloc");
+    check_cuda(cudaMemcpy(ptr_, host.data(), count_ * sizeof(T), cudaMemcpyHostToDevice),
+               "cudaMemcpy");
+  }
+  ~DeviceCopy() {
+    if (ptr_) cudaFree(ptr_);
+  }
+  DeviceCopy(const DeviceCopy&) = delete;
+  DeviceCopy& operator=(const DeviceCopy&) = delete;
+  T* get() const { return ptr_; }
+  std::vector<T> to_host() const {
+    std::vector<T> host(count_);
+    if (count_)
+      check_cuda(cudaMemcpy(host.data(), ptr_, count_ * sizeof(T), cudaMemcpyDeviceToHost),
+                 "cudaMemcpy");
+    return host;
+  }
+
+ private:
+  T* ptr_ = nullptr;
+  std::size_t count_;
+};
+
+// Interaction-like rows of 2^n elements with exact zeros of both signs, some values exactly
+// ±0.5 and, with `nan`, a NaN now and then (never salient, skipped by the max). No NaN where
+// arithmetic would carry it into a result (the folded subsets, |S| <= 1): the GPU returns
+// canonical NaNs, whose bits may differ from the host's.
+template <class T>
+std::vector<T> random_rows(std::size_t count, int n, std::uint64_t seed, bool nan) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::vector<T> x(count);
+  const T special[] = {T(0), -T(0), T(0.5), T(-0.5), std::numeric_limits<T>::quiet_NaN()};
+  const std::uint64_t mask = (std::uint64_t{1} << n) - 1;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::uint64_t kind = rng() % 32;
+    const bool allowed = kind < 4 || (kind == 4 && nan && __builtin_popcountll(i & mask) > 1);
+    x[i] = allowed ? special[kind] : static_cast<T>(normal(rng) * std::exp(2 * normal(rng)));
+  }
+  return x;
+}
+
+struct Case {
+  int n;
+  std::size_t samples;
+  bool with_or, fold;
+  ThresholdReference ref;
+  double tau_rel;
+};
+
+template <class T>
+void expect_gpu_matches_cpu(const Case& c, std::uint64_t seed) {
+  const std::size_t len = std::size_t{1} << c.n, K = static_cast<std::size_t>(c.n) + 1;
+  std::vector<T> a = random_rows<T>(c.samples * len, c.n, seed, true);
+  std::vector<T> o =
+      c.with_or ? random_rows<T>(c.samples * len, c.n, seed + 1, true) : std::vector<T>{};
+  const std::vector<T> v = random_rows<T>(c.samples * len, c.n, seed + 2, false);
+  DeviceCopy<T> d_a(a), d_o(o), d_v(v);
+
+  cu::OrderRows gpu;  // poisoned: every entry must be overwritten
+  const double poison = std::numeric_limits<double>::quiet_NaN();
+  gpu.threshold.assign(c.samples, poison);
+  gpu.and_pos.assign(c.samples * K, poison);
+  gpu.and_neg.assign(c.samples * K, poison);
+  gpu.and_count.assign(c.samples * K, -1);
+  gpu.or_pos.assign(c.samples * K, poison);
+  gpu.or_neg.assign(c.samples * K, poison);
+  gpu.or_count.assign(c.samples * K, -1);
+  cu::order_metrics_batch(d_a.get(), d_o.get(), d_v.get(), c.samples, c.n, c.tau_rel, c.ref, c.fold,
+                          gpu, nullptr);
+
+  const cu::OrderRows cpu = harsanyi::testing::cpu_order_rows(a, o, v, c.samples, c.n, c.tau_rel,
+                                                               c.ref, c.fold);
+
+  const std::string what =
+      std::string(sizeof(T) == 4 ? "float" : "double") + " n = " + std::to_string(c.n) +
+      " samples = " + std::to_string(c.samples) + (c.with_or ? " and-or" : " and") +
+      (c.fold ? " fold" : "") + (c.ref == ThresholdReference::ValueRange ? " vrange" : " max");
+  EXPECT_TRUE(same_bits(d_a.to_host(), a)) << "folded I_and, " << what;
+  EXPECT_TRUE(same_bits(d_o.to_host(), o)) << "folded I_or, " << what;
+  EXPECT_TRUE(same_bits(gpu.threshold, cpu.threshold)) << "threshold, " << what;
+  EXPECT_TRUE(same_bits(gpu.and_pos, cpu.and_pos)) << "and_pos, " << what;
+  EXPECT_TRUE(same_bits(gpu.and_neg, cpu.and_neg)) << "and_neg, " << what;
+  EXPECT_EQ(gpu.and_count, cpu.and_count) << "and_count, " << what;
+  EXPECT_TRUE(same_bits(gpu.or_pos, cpu.or_pos)) << "or_pos, " << what;
+  EXPECT_TRUE(same_bits(gpu.or_neg, cpu.or_neg)) << "or_neg, " << what;
+  EXPECT_EQ(gpu.or_count, cpu.or_count) << "or_count, " << what;
+}
+
+}  // namespace
+
+TEST(CudaOrder, MetricsEqualTheCpuBitwise) {
+  REQUIRE_GPU();
+  for (int n : {0, 1, 2, 3, 4, 5, 7, 9, 10, 11, 12, 13, 16, 17, 18, 20, 22}) {
+    const std::size_t many = n <= 12 ? 37 : n <= 18 ? 5 : 2;  // partial last tiles for n < 12
+    const std::uint64_t seed = 1000 + 10 * static_cast<std::uint64_t>(n);
+    expect_gpu_matches_cpu<double>({n, many, true, true, ThresholdReference::MaxInteraction, 0.05},
+                                   seed);
+    expect_gpu_matches_cpu<float>({n, many, true, true, ThresholdReference::MaxInteraction, 0.05},
+                                  seed + 3);
+    expect_gpu_matches_cpu<double>({n, 1, true, false, ThresholdReference::ValueRange, 0.2},
+                                   seed + 6);
+    expect_gpu_matches_cpu<float>({n, 3, false, false, ThresholdReference::ValueRange, 0.1},
+                                  seed + 9);
+    expect_gpu_matches_cpu<double>({n, 2, false, true, ThresholdReference::MaxInteraction, 0.0},
+                                   seed + 12);
+  }
+}
+
+TEST(CudaOrder, EmptyBatchAndBadArguments) {
+  REQUIRE_GPU();
+  cu::OrderRows out;
+  out.threshold.assign(3, 1.0);
+  cu::order_metrics_batch<double>(nullptr, nullptr, nullptr, 0, 5, 0.05,
+                                  ThresholdReference::MaxInteraction, true, out, nullptr);
+  EXPECT_TRUE(out.threshold.empty() && out.and_pos.empty() && out.or_pos.empty());
+  EXPECT_THROW(
+      cu::order_metrics_batch<double>(nullptr, nullptr, nullptr, 1, 5, 0.05,
+                                      ThresholdReference::MaxInteraction, true, out, nullptr),
+      std::invalid_argument);
+  EXPECT_THROW(
+      cu::order_metrics_batch<float>(nullptr, nullptr, nullptr, 0, 33, 0.05,
+                                     ThresholdReference::MaxInteraction, true, out, nullptr),
+      std::invalid_argument);
+}
