@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 struct CUstream_st;
@@ -115,6 +116,17 @@ template <class T> void or_transform(T* d_data, int n, std::size_t samples, Stre
 /// @brief In-place transpose of the OR transform on device rows.
 template <class T> void or_transform_transpose(T* d_data, int n, std::size_t samples, Stream stream);
 
+/// @brief What a GPU fit does with its outputs on the device before they come back to the host
+/// (an optional argument of the fits): a hook on the device rows, and which arrays to copy.
+template <class T> struct DeviceEpilogue {
+  /// Called once after the fit, on the fit's stream, with the batch's I_and, I_or and v rows in
+  /// device memory ([samples, 2^n] each; after the loss). It may change I_and and I_or in place
+  /// (e.g. the lab's folding): the host copies then hold the changed rows. Empty: no call.
+  std::function<void(T* d_and, T* d_or, const T* d_v, Stream stream)> on_device;
+  bool copy_interactions = true;  ///< false: out.and_ and out.or_ come back empty
+  bool copy_pq = true;            ///< false: out.p and out.q come back empty
+};
+
 /// How the GPU sgd runs its iterations; all give bitwise the same results.
 enum class SgdKernel {
   Auto,    ///< Fused for n <= 12, else Staged
@@ -123,13 +135,16 @@ enum class SgdKernel {
 };
 
 /// @brief The sgd protocol of DESIGN §2.1 on the GPU for a batch of samples: copies v in (from
-/// host or device memory: `values` may be a device pointer, e.g. the masked forward's output),
-/// iterates on the device, copies I_and, I_or, p, q, loss and trace back into `out`.
+/// host or device memory: `values` may be a device pointer, e.g. the masked forward's output;
+/// the work that writes it must be finished, as the fit reads it on a stream of its own),
+/// iterates on the device, copies I_and, I_or, p, q, loss and trace back into `out` (with an
+/// epilogue: after its hook, and only the arrays it asks for; the others come back empty).
 /// Same semantics as harsanyi::fit_and_or_sgd_batch.
 template <class T>
 void fit_and_or_sgd_batch(const T* values, std::size_t samples, int n, const SgdOptions& opt,
                           AndOrBatch<T>& out, Progress* progress = nullptr,
-                          SgdKernel kernel = SgdKernel::Auto);
+                          SgdKernel kernel = SgdKernel::Auto,
+                          const DeviceEpilogue<T>* epilogue = nullptr);
 
 /// How a GPU solver issues the launches of an iteration; both give bitwise the same results.
 enum class Launch {
@@ -138,7 +153,8 @@ enum class Launch {
 };
 
 /// @brief The optimal solver (src/optimal_solver.h) on the GPU for a batch of samples (`values`
-/// in host or device memory; from the device, one host copy is kept for the crossovers): every
+/// in host or device memory, finished as for the sgd fit; from the device, one host copy is kept
+/// for the crossovers; `epilogue` as for the sgd fit): every
 /// sample's PDHG iterations, restarts and certificate on the device, the
 /// crossovers (restricted LPs) on the host at the checks. Same semantics as
 /// harsanyi::fit_and_or_optimal_batch (float64 results equal the CPU's bitwise); fills and_,
@@ -146,7 +162,8 @@ enum class Launch {
 template <class T>
 void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
                               const OptimalOptions& opt, AndOrBatch<T>& out,
-                              Progress* progress = nullptr, Launch launch = Launch::Graph);
+                              Progress* progress = nullptr, Launch launch = Launch::Graph,
+                              const DeviceEpilogue<T>* epilogue = nullptr);
 
 /// @brief Device bytes the GPU optimal fit needs per sample (19 arrays of 2^n elements, 3 of
 /// 2^n doubles, chunk sums and scalars); the step sizes (4 arrays of 2^n) come once on top.

@@ -54,12 +54,12 @@ template <class T> void or_transform(T*, int, std::size_t, Stream) { unavailable
 template <class T> void or_transform_transpose(T*, int, std::size_t, Stream) { unavailable(); }
 template <class T>
 void fit_and_or_sgd_batch(const T*, std::size_t, int, const SgdOptions&, AndOrBatch<T>&,
-                          Progress*, SgdKernel) {
+                          Progress*, SgdKernel, const DeviceEpilogue<T>*) {
   unavailable();
 }
 template <class T>
 void fit_and_or_optimal_batch(const T*, std::size_t, int, const OptimalOptions&, AndOrBatch<T>&,
-                              Progress*, Launch) {
+                              Progress*, Launch, const DeviceEpilogue<T>*) {
   unavailable();
 }
 
@@ -68,10 +68,11 @@ void fit_and_or_optimal_batch(const T*, std::size_t, int, const OptimalOptions&,
   template void or_transform<T>(T*, int, std::size_t, Stream);                              \
   template void or_transform_transpose<T>(T*, int, std::size_t, Stream);                    \
   template void fit_and_or_sgd_batch<T>(const T*, std::size_t, int, const SgdOptions&,      \
-                                        AndOrBatch<T>&, Progress*, SgdKernel);         \
+                                        AndOrBatch<T>&, Progress*, SgdKernel,          \
+                                        const DeviceEpilogue<T>*);                     \
   template void fit_and_or_optimal_batch<T>(const T*, std::size_t, int,                     \
                                             const OptimalOptions&, AndOrBatch<T>&, Progress*,  \
-                                            Launch);
+                                            Launch, const DeviceEpilogue<T>*);
 HARSANYI_INSTANTIATE(float)
 HARSANYI_INSTANTIATE(double)
 #undef HARSANYI_INSTANTIATE

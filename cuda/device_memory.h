@@ -11,9 +11,11 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "cuda_backend.h"
 #include "cuda_check.h"
+#include "sgd_solver.h"
 
 namespace harsanyi::cuda {
 
@@ -89,6 +91,47 @@ void copy_to_host(const char* what, Vector& dst, const T* src, std::size_t count
   if (count == 0) return;
   if (dst.size() < count) throw std::logic_error(std::string(what) + ": output not sized");
   copy_async(reinterpret_cast<T*>(dst.data()), src, count, cudaMemcpyDeviceToHost, stream);
+}
+
+/// @brief Sizes a GPU fit's host outputs: loss and trace always; I_and, I_or, p and q only
+/// where the epilogue (none: all) has them copied back, the others emptied (never zero-filled
+/// for nothing).
+template <class T>
+void size_outputs(AndOrBatch<T>& out, std::size_t samples, int n, int trace_len,
+                  const DeviceEpilogue<T>* epilogue) {
+  const std::size_t total = samples << n;
+  const auto size = [total](auto& vec, bool keep) {
+    if (keep)
+      vec.assign(total, 0);
+    else
+      std::decay_t<decltype(vec)>().swap(vec);
+  };
+  const bool interactions = !epilogue || epilogue->copy_interactions;
+  const bool pq = !epilogue || epilogue->copy_pq;
+  size(out.and_, interactions);
+  size(out.or_, interactions);
+  size(out.p, pq);
+  size(out.q, pq);
+  out.loss.assign(samples, 0.0);
+  out.trace.assign(samples * static_cast<std::size_t>(trace_len), 0.0);
+}
+
+/// @brief The end of a GPU fit: runs the epilogue's hook on the device rows (if any), then
+/// queues the copies of I_and, I_or, p and q that the epilogue asks for (all without one) into
+/// `out`, sized by size_outputs. Loss and trace are the caller's.
+template <class T>
+void finish_fit(const char* what, const DeviceEpilogue<T>* epilogue, T* d_and, T* d_or,
+                const T* d_p, const T* d_q, const T* d_v, std::uint64_t total, AndOrBatch<T>& out,
+                cudaStream_t stream) {
+  if (epilogue && epilogue->on_device) epilogue->on_device(d_and, d_or, d_v, stream);
+  if (!epilogue || epilogue->copy_interactions) {
+    copy_to_host(what, out.and_, d_and, total, stream);
+    copy_to_host(what, out.or_, d_or, total, stream);
+  }
+  if (!epilogue || epilogue->copy_pq) {
+    copy_to_host(what, out.p, d_p, total, stream);
+    copy_to_host(what, out.q, d_q, total, stream);
+  }
 }
 
 }  // namespace harsanyi::cuda

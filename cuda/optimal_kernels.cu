@@ -603,7 +603,7 @@ std::size_t optimal_device_bytes_per_sample(int n, std::size_t element_size) {
 template <class T>
 void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
                               const OptimalOptions& opt, AndOrBatch<T>& out, Progress* progress,
-                              Launch launch) {
+                              Launch launch, const DeviceEpilogue<T>* epilogue) {
   optimal_detail::check_options(opt);
   if (n < 0 || n > kMaxDevicePlayers)
     throw std::invalid_argument("optimal (GPU): n = " + std::to_string(n) + " out of range");
@@ -626,7 +626,7 @@ void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
                              4 * len * sizeof(T);
   refuse_unless_fits("optimal (GPU)", samples, n, need);
 
-  out.resize(samples, n, tl);
+  size_outputs(out, samples, n, tl, epilogue);
   out.bound.assign(samples, std::numeric_limits<double>::quiet_NaN());
   out.iterations.assign(samples, 0);
   OwnStream own;
@@ -638,7 +638,8 @@ void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
   const T* h_values = values;
   if (is_device_pointer(values)) {
     staged.resize(total);
-    copy_bytes(staged.data(), values, total * sizeof(T));
+    copy_async(staged.data(), values, total, cudaMemcpyDeviceToHost, stream);
+    HARSANYI_CUDA_CHECK(cudaStreamSynchronize(stream));
     h_values = staged.data();
   }
   // Host bookkeeping and the per-sample values the device starts from.
@@ -827,10 +828,8 @@ void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
   lattice_transform(LatticeOp::Moebius, d.a(), n, samples, stream);
   or_rows(d.o(), n, samples, d.empty.get(), stream);
   pair_loss(d, stream);
-  copy_to_host("optimal (GPU)", out.and_, d.a(), total, stream);
-  copy_to_host("optimal (GPU)", out.or_, d.o(), total, stream);
-  copy_to_host("optimal (GPU)", out.p, d.p.get(), total, stream);
-  copy_to_host("optimal (GPU)", out.q, d.q.get(), total, stream);
+  finish_fit("optimal (GPU)", epilogue, d.a(), d.o(), d.p.get(), d.q.get(), d.v.get(), total, out,
+             stream);
   copy_to_host("optimal (GPU)", out.loss, d.loss.get(), samples, stream);
   HARSANYI_CUDA_CHECK(cudaStreamSynchronize(stream));
   for (std::uint64_t s = 0; s < samples; ++s) {
@@ -845,7 +844,8 @@ void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
 
 #define HARSANYI_INSTANTIATE(T)                                                             \
   template void fit_and_or_optimal_batch<T>(const T*, std::size_t, int, const OptimalOptions&, \
-                                            AndOrBatch<T>&, Progress*, Launch);
+                                            AndOrBatch<T>&, Progress*, Launch,       \
+                                            const DeviceEpilogue<T>*);
 HARSANYI_INSTANTIATE(float)
 HARSANYI_INSTANTIATE(double)
 #undef HARSANYI_INSTANTIATE

@@ -318,7 +318,8 @@ std::size_t sgd_device_bytes_per_sample(int n, std::size_t element_size) {
 
 template <class T>
 void fit_and_or_sgd_batch(const T* values, std::size_t samples, int n, const SgdOptions& opt,
-                          AndOrBatch<T>& out, Progress* progress, SgdKernel kernel) {
+                          AndOrBatch<T>& out, Progress* progress, SgdKernel kernel,
+                          const DeviceEpilogue<T>* epilogue) {
   if (opt.iters < 1) throw std::invalid_argument("sgd (GPU): iters must be >= 1");
   if (n < 0 || n > kMaxDevicePlayers)
     throw std::invalid_argument("sgd (GPU): n = " + std::to_string(n) + " out of range");
@@ -338,7 +339,7 @@ void fit_and_or_sgd_batch(const T* values, std::size_t samples, int n, const Sgd
                                         static_cast<std::uint64_t>(tl) * sizeof(double));
   refuse_unless_fits("sgd (GPU)", samples, n, need);
 
-  out.resize(samples, n, tl);
+  size_outputs(out, samples, n, tl, epilogue);
   OwnStream own;
   const cudaStream_t stream = own.get();
   DeviceArray<T> v(total), p(total), q(total), bp(total), bq(total), ao(2 * total);
@@ -390,10 +391,7 @@ void fit_and_or_sgd_batch(const T* values, std::size_t samples, int n, const Sgd
                       loss.get(), trace.get(), n, samples, opt, tl, momentum, stream, progress);
   }
 
-  copy_to_host("sgd (GPU)", out.and_, a, total, stream);
-  copy_to_host("sgd (GPU)", out.or_, o, total, stream);
-  copy_to_host("sgd (GPU)", out.p, p.get(), total, stream);
-  copy_to_host("sgd (GPU)", out.q, q.get(), total, stream);
+  finish_fit("sgd (GPU)", epilogue, a, o, p.get(), q.get(), v.get(), total, out, stream);
   copy_to_host("sgd (GPU)", out.loss, loss.get(), samples, stream);
   copy_to_host("sgd (GPU)", out.trace, trace.get(), samples * static_cast<std::uint64_t>(tl), stream);
   HARSANYI_CUDA_CHECK(cudaStreamSynchronize(stream));
@@ -401,7 +399,8 @@ void fit_and_or_sgd_batch(const T* values, std::size_t samples, int n, const Sgd
 
 #define HARSANYI_INSTANTIATE(T)                                                        \
   template void fit_and_or_sgd_batch<T>(const T*, std::size_t, int, const SgdOptions&, \
-                                        AndOrBatch<T>&, Progress*, SgdKernel);
+                                        AndOrBatch<T>&, Progress*, SgdKernel,          \
+                                        const DeviceEpilogue<T>*);
 HARSANYI_INSTANTIATE(float)
 HARSANYI_INSTANTIATE(double)
 #undef HARSANYI_INSTANTIATE

@@ -86,10 +86,12 @@ DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
 bool is_device_pointer(const void* p) {
   if (p == nullptr) return false;
   cudaPointerAttributes attr{};
-  if (cudaPointerGetAttributes(&attr, p) != cudaSuccess) {
-    (void)cudaGetLastError();  // an unknown host pointer on older runtimes: not an error here
+  const cudaError_t err = cudaPointerGetAttributes(&attr, p);
+  if (err == cudaErrorInvalidValue) {  // an unregistered host pointer on runtimes before 11
+    (void)cudaGetLastError();
     return false;
   }
+  HARSANYI_CUDA_CHECK(err);
   return attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
 }
 
@@ -121,14 +123,20 @@ void synchronize(Stream stream) { HARSANYI_CUDA_CHECK(cudaStreamSynchronize(stre
 
 std::uint64_t first_nonfinite(const double* d, std::uint64_t count, Stream stream) {
   if (count == 0) return 0;
-  DeviceBuffer first(sizeof(unsigned long long));
-  auto* f = first.as<unsigned long long>();
+  // Stream-ordered allocation: a cudaFree would wait for the whole device, e.g. for a solver
+  // running on another thread while this thread checks the next epoch's values.
+  unsigned long long* f = nullptr;
+  HARSANYI_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&f), sizeof(*f), stream));
   const unsigned long long none = count;
+  unsigned long long result = none;
   HARSANYI_CUDA_CHECK(cudaMemcpyAsync(f, &none, sizeof(none), cudaMemcpyHostToDevice, stream));
   first_nonfinite_kernel<<<blocks_for(count), kThreads, 0, stream>>>(d, count, f);
-  HARSANYI_CUDA_LAUNCH_CHECK();
-  unsigned long long result = none;
-  HARSANYI_CUDA_CHECK(cudaMemcpyAsync(&result, f, sizeof(result), cudaMemcpyDeviceToHost, stream));
+  const cudaError_t launch = cudaGetLastError();
+  if (launch == cudaSuccess)
+    HARSANYI_CUDA_CHECK(
+        cudaMemcpyAsync(&result, f, sizeof(result), cudaMemcpyDeviceToHost, stream));
+  HARSANYI_CUDA_CHECK(cudaFreeAsync(f, stream));
+  HARSANYI_CUDA_CHECK(launch);
   HARSANYI_CUDA_CHECK(cudaStreamSynchronize(stream));
   return result;
 }

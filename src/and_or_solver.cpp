@@ -2,6 +2,7 @@
 #include "and_or_solver.h"
 
 #include <limits>
+#include <stdexcept>
 
 #include "cuda_backend.h"
 #include "user_error.h"
@@ -31,17 +32,21 @@ void check_solver_options(const SolverOptions& o) {
 
 template <class T>
 void fit_and_or_batch(const T* v, std::size_t samples, int n, const SolverOptions& opt, bool gpu,
-                      AndOrBatch<T>& out, Progress* progress) {
+                      AndOrBatch<T>& out, Progress* progress,
+                      const cuda::DeviceEpilogue<T>* epilogue) {
+  if (epilogue && !gpu) throw std::logic_error("fit_and_or_batch: a device epilogue on the CPU");
   if (opt.solver == "optimal") {
     if (gpu)
-      cuda::fit_and_or_optimal_batch(v, samples, n, opt.optimal, out, progress);
+      cuda::fit_and_or_optimal_batch(v, samples, n, opt.optimal, out, progress,
+                                     cuda::Launch::Graph, epilogue);
     else
       fit_and_or_optimal_batch(v, samples, n, opt.optimal, out, progress);
     return;
   }
   if (opt.solver != "sgd") check_solver_options(opt);
   if (gpu)
-    cuda::fit_and_or_sgd_batch(v, samples, n, opt.sgd, out, progress);
+    cuda::fit_and_or_sgd_batch(v, samples, n, opt.sgd, out, progress, cuda::SgdKernel::Auto,
+                               epilogue);
   else
     fit_and_or_sgd_batch(v, samples, n, opt.sgd, out, progress);
   out.bound.assign(samples, std::numeric_limits<double>::quiet_NaN());
@@ -75,7 +80,7 @@ std::uint64_t and_or_progress_work(const SolverOptions& opt, std::size_t samples
 
 #define HARSANYI_INSTANTIATE(T)                                                                  \
   template void fit_and_or_batch<T>(const T*, std::size_t, int, const SolverOptions&, bool,     \
-                                    AndOrBatch<T>&, Progress*);
+                                    AndOrBatch<T>&, Progress*, const cuda::DeviceEpilogue<T>*);
 HARSANYI_INSTANTIATE(float)
 HARSANYI_INSTANTIATE(double)
 #undef HARSANYI_INSTANTIATE

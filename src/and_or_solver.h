@@ -11,6 +11,9 @@
 #include "sgd_solver.h"
 
 namespace harsanyi {
+namespace cuda {
+template <class T> struct DeviceEpilogue;
+}
 
 class Progress;
 
@@ -31,11 +34,15 @@ void check_solver_options(const SolverOptions& opt);
 
 /// @brief Fits a batch of samples with the chosen solver, on the GPU when `gpu` is true (the
 /// caller has checked one is usable). With `gpu`, `v` may be in device memory (the masked
-/// forward's output on the GPU); without, it must be host memory. Fills every member of `out`: and_, or_ (raw), p, q, loss,
-/// trace, bound (NaN for sgd) and iterations.
+/// forward's output on the GPU, finished); without, it must be host memory. Fills every member
+/// of `out`: and_, or_ (raw), p, q, loss, trace, bound (NaN for sgd) and iterations.
+/// `epilogue` (GPU only; cuda_backend.h): work on the device rows before they come back (which
+/// may change I_and, I_or in place, e.g. fold them), and which of them come back (those not
+/// asked for are left empty); without one, every member is filled as said above.
 template <class T>
 void fit_and_or_batch(const T* v, std::size_t samples, int n, const SolverOptions& opt, bool gpu,
-                      AndOrBatch<T>& out, Progress* progress = nullptr);
+                      AndOrBatch<T>& out, Progress* progress = nullptr,
+                      const cuda::DeviceEpilogue<T>* epilogue = nullptr);
 
 /// Host bytes per sample of the chosen solver (values, outputs and work arrays).
 std::size_t and_or_bytes_per_sample(const SolverOptions& opt, int n, std::size_t element_size);

@@ -188,9 +188,13 @@ torch::Tensor masked_chunk(const MaskPlan& plan, const std::vector<MaskPiece>& p
   const auto elements = plan.owner_map.size(0);
   const auto count = static_cast<std::int64_t>(pieces.size());
   const bool several = count > 1;
-  // Host side: row r's subset (with kKeptBit) in index[0][r], its piece in index[1][r].
-  torch::Tensor index = torch::empty({several ? 2 : 1, rows}, torch::kInt64);
-  torch::Tensor samples = torch::empty({count, elements}, torch::kFloat32);
+  // Host side: row r's subset (with kKeptBit) in index[0][r], its piece in index[1][r]. For a
+  // GPU, in pinned memory and copied without waiting, so the host builds the next chunk while
+  // the device still works on this one (LibTorch keeps a pinned block alive until its copy ran).
+  const bool gpu = plan.device.is_cuda();
+  const auto host = torch::TensorOptions().pinned_memory(gpu);
+  torch::Tensor index = torch::empty({several ? 2 : 1, rows}, host.dtype(torch::kInt64));
+  torch::Tensor samples = torch::empty({count, elements}, host.dtype(torch::kFloat32));
   auto* subset = index.data_ptr<std::int64_t>();
   std::int64_t* piece_of_row = several ? subset + rows : nullptr;
   float* xs = samples.data_ptr<float>();
@@ -207,8 +211,9 @@ torch::Tensor masked_chunk(const MaskPlan& plan, const std::vector<MaskPiece>& p
     std::memcpy(xs + p * elements, piece.x, sizeof(float) * elements);
   }
   if (next_row != rows) throw std::logic_error("masked_chunk: pieces do not tile the chunk");
-  const torch::Tensor index_d = index.to(plan.device);
-  const torch::Tensor samples_d = samples.to(plan.device).t();  // [E, count]
+  const torch::Tensor index_d = index.to(plan.device, torch::kInt64, /*non_blocking=*/gpu);
+  const torch::Tensor samples_d =
+      samples.to(plan.device, torch::kFloat32, /*non_blocking=*/gpu).t();  // [E, count]
   const torch::Tensor table = plan.bit_values.bitwise_and(index_d[0].unsqueeze(0)).ne(0);
   const torch::Tensor keep = table.index_select(0, plan.owner_map);  // [E, rows]
   const torch::Tensor x = several ? samples_d.index_select(1, index_d[1]) : samples_d;
@@ -629,7 +634,7 @@ class TorchNetwork final : public Network {
     const bool pad = x.size(0) == 1;
     torch::Tensor out = run(pad ? torch::cat({x, x}, 0) : x, what);
     if (pad) out = out.narrow(0, 0, 1);
-    return out.to(torch::kFloat32).contiguous();
+    return out.to(device_, torch::kFloat32).contiguous();  // (a TorchScript may return CPU logits)
   }
 
   // v of a chunk's pieces from host logits (output_value).

@@ -23,6 +23,7 @@
 
 #include "and_or_solver.h"
 #include "cuda_backend.h"
+#include "order_metrics.h"
 #include "decomposition.h"
 #include "interaction_metrics.h"
 #include "lattice_transforms.h"
@@ -592,14 +593,18 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
                                 dec.subset_ranks == 1 ? "" : "s", own,
                                 format_bytes(static_cast<double>(rank_need)),
                                 format_bytes(static_cast<double>(avail))));
-  // Device memory (GPU solver): the solver's arrays for this rank's samples, and with the
-  // forward on the GPU too their values, kept there for each epoch in flight. The ranks of a
-  // node share its GPU.
+  // Device memory (GPU solver): the solver's arrays for this rank's samples (its loss trace, the
+  // optimal solver's step rows shared by the batch, the per-order metrics' work: about 1/8 byte
+  // per element), with the forward on the GPU too their values, kept there for each epoch in
+  // flight, and 512 MiB for LibTorch's forward passes. The ranks of a node share its GPU.
   if (c.solver_gpu && own > 0) {
     const bool v_there = c.net_device == "cuda" && dec.subset_ranks == 1;
     const std::size_t device_need =
         own * (and_or_device_bytes_per_sample(sopt, n, sizeof(double)) +
-               (v_there ? (overlap ? 2 : 1) * len * sizeof(double) : 0));
+               static_cast<std::size_t>(and_or_trace_length(sopt)) * sizeof(double) + len / 8 +
+               (v_there ? (overlap ? 2 : 1) * len * sizeof(double) : 0)) +
+        (sopt.solver == "optimal" ? 4 * len * sizeof(double) : 0) +
+        (c.net_device == "cuda" ? std::size_t{512} << 20 : 0);
     const std::size_t device_avail = cuda::device_free_bytes() / static_cast<std::size_t>(on_node);
     if (device_need > device_avail)
       throw UserError(fmt::format(
@@ -640,6 +645,8 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
     std::vector<double> values;  // on the host: unless on the device, or when stored
     cuda::DeviceBuffer d_values;  // the values on the device (values_on_device)
     bool values_on_device = false;
+    cuda::OrderRows rows;         // the per-order rows, computed on the device (GPU solver)
+    bool rows_on_device = false;
     AndOrBatch<double> fit;
     EpochResult result;
     double t_solve = 0.0;
@@ -735,7 +742,23 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
     AndOrBatch<double>& fit = st.fit;
     if (and_or) {
       const double* v = st.values_on_device ? st.d_values.as<double>() : values.data();
-      if (own > 0) fit_and_or_batch<double>(v, own, n, sopt, c.solver_gpu, fit, nullptr);
+      // On the GPU the folding and the per-order rows are done on the device too
+      // (cuda/order_metrics.h, bitwise the host's); I_and and I_or come back only for the
+      // Jaccard class means or to be stored, p and q not at all.
+      cuda::DeviceEpilogue<double> epilogue;
+      st.rows_on_device = c.solver_gpu && own > 0;
+      if (st.rows_on_device) {
+        epilogue.copy_interactions = shape.jaccard || shape.store_interactions;
+        epilogue.copy_pq = false;
+        epilogue.on_device = [&](double* d_and, double* d_or, const double*, cuda::Stream stream) {
+          cuda::order_metrics_batch<double>(d_and, d_or, nullptr, own, n, cfg.interactions.tau_rel,
+                                            ThresholdReference::MaxInteraction, true, st.rows,
+                                            stream);
+        };
+      }
+      if (own > 0)
+        fit_and_or_batch<double>(v, own, n, sopt, c.solver_gpu, fit, nullptr,
+                                 st.rows_on_device ? &epilogue : nullptr);
       fit.loss.resize(own);
       if (shape.has_bound) fit.bound.resize(own);
     } else {
@@ -767,11 +790,22 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
     block.threshold.resize(own);
     block.loss = fit.loss;
     if (shape.has_bound) block.bound = fit.bound;
-    for (std::size_t s = 0; s < own; ++s) {
+    for (std::size_t s = 0; s < own; ++s)
       if (!std::isfinite(fit.loss[s]))
         throw UserError(fmt::format("epoch {}, sample {}: the solver diverged (loss {}); lower "
                                     "interactions.lr",
                                     sum.epoch, s0 + s, fit.loss[s]));
+    if (st.rows_on_device) {  // folded, thresholds and rows already (on the device)
+      const cuda::OrderRows& r = st.rows;
+      block.threshold = r.threshold;
+      block.and_pos = r.and_pos;
+      block.and_neg = r.and_neg;
+      block.and_count = r.and_count;
+      block.or_pos = r.or_pos;
+      block.or_neg = r.or_neg;
+      block.or_count = r.or_count;
+    }
+    for (std::size_t s = 0; s < own && !st.rows_on_device; ++s) {
       double* a = fit.and_.data() + s * len;
       double* o = and_or ? fit.or_.data() + s * len : nullptr;
       if (o) fold_low_orders(a, o, n);

@@ -14,6 +14,7 @@
 
 #include "cuda_test_support.h"
 #include "interaction_metrics.h"
+#include "optimal_solver.h"
 #include "order_metrics.h"
 #include "order_test_support.h"
 
@@ -158,4 +159,63 @@ TEST(CudaOrder, EmptyBatchAndBadArguments) {
       cu::order_metrics_batch<float>(nullptr, nullptr, nullptr, 0, 33, 0.05,
                                      ThresholdReference::MaxInteraction, true, out, nullptr),
       std::invalid_argument);
+}
+
+// The study's use (src/study.cpp, solve): a GPU fit whose epilogue computes the metrics on the
+// device rows. The rows equal the host metrics of the same fit without an epilogue, the
+// interactions come back folded (or not at all), p and q not at all; loss and trace unchanged.
+TEST(CudaOrder, FitEpilogueEqualsTheHostMetricsOfThePlainFit) {
+  REQUIRE_GPU();
+  const int n = 9;
+  const std::size_t samples = 3, len = std::size_t{1} << n;
+  std::vector<double> v = random_rows<double>(samples * len, n, 123, false);
+  harsanyi::SgdOptions sgd;
+  sgd.iters = 200;
+  sgd.trace_every = 50;
+  harsanyi::OptimalOptions optimal;
+  optimal.max_iters = 2000;
+  for (const bool use_optimal : {false, true}) {
+    for (const bool copy_interactions : {true, false}) {
+      SCOPED_TRACE(std::string(use_optimal ? "optimal" : "sgd") +
+                   (copy_interactions ? ", I copied" : ", I not copied"));
+      harsanyi::AndOrBatch<double> plain, with;
+      cu::OrderRows rows;
+      cu::DeviceEpilogue<double> epilogue;
+      epilogue.copy_interactions = copy_interactions;
+      epilogue.copy_pq = false;
+      epilogue.on_device = [&](double* a, double* o, const double*, cu::Stream stream) {
+        cu::order_metrics_batch<double>(a, o, nullptr, samples, n, 0.05,
+                                        ThresholdReference::MaxInteraction, true, rows, stream);
+      };
+      if (use_optimal) {
+        cu::fit_and_or_optimal_batch(v.data(), samples, n, optimal, plain);
+        cu::fit_and_or_optimal_batch(v.data(), samples, n, optimal, with, nullptr,
+                                     cu::Launch::Graph, &epilogue);
+      } else {
+        cu::fit_and_or_sgd_batch(v.data(), samples, n, sgd, plain);
+        cu::fit_and_or_sgd_batch(v.data(), samples, n, sgd, with, nullptr, cu::SgdKernel::Auto,
+                                 &epilogue);
+      }
+      std::vector<double> a(plain.and_.begin(), plain.and_.end()),
+          o(plain.or_.begin(), plain.or_.end());
+      const cu::OrderRows cpu = harsanyi::testing::cpu_order_rows(
+          a, o, v, samples, n, 0.05, ThresholdReference::MaxInteraction, true);
+      EXPECT_TRUE(same_bits(rows.threshold, cpu.threshold));
+      EXPECT_TRUE(same_bits(rows.and_pos, cpu.and_pos));
+      EXPECT_TRUE(same_bits(rows.and_neg, cpu.and_neg));
+      EXPECT_EQ(rows.and_count, cpu.and_count);
+      EXPECT_TRUE(same_bits(rows.or_pos, cpu.or_pos));
+      EXPECT_TRUE(same_bits(rows.or_neg, cpu.or_neg));
+      EXPECT_EQ(rows.or_count, cpu.or_count);
+      EXPECT_TRUE(same_bits(with.loss, plain.loss));
+      EXPECT_TRUE(same_bits(with.trace, plain.trace));
+      EXPECT_TRUE(with.p.empty() && with.q.empty());
+      if (copy_interactions) {
+        EXPECT_TRUE(same_bits(std::vector<double>(with.and_.begin(), with.and_.end()), a));
+        EXPECT_TRUE(same_bits(std::vector<double>(with.or_.begin(), with.or_.end()), o));
+      } else {
+        EXPECT_TRUE(with.and_.empty() && with.or_.empty());
+      }
+    }
+  }
 }
