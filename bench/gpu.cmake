@@ -8,7 +8,7 @@ if(HARSANYI_HAVE_CUDA)
                          $<$<COMPILE_LANGUAGE:CUDA>:-O3 -Xcompiler=-Wall,-Wextra>)
   target_link_libraries(harsanyi_bench_gpu PUBLIC harsanyi_bench_driver harsanyi_cuda
                                                   CUDA::cudart CUDA::cublas)
-  foreach(op gpu_moebius_perf gpu_sgd_perf gpu_optimal_perf)
+  foreach(op gpu_moebius_perf gpu_sgd_perf gpu_optimal_perf gpu_order_perf)
     add_executable(${op} ${CMAKE_CURRENT_LIST_DIR}/${op}.cpp)
     target_link_libraries(${op} PRIVATE harsanyi_bench_gpu)
     target_compile_options(${op} PRIVATE ${HARSANYI_KERNEL_FLAGS})

@@ -252,6 +252,7 @@ bench() {  # bench NAME ARGS... : table to NAME.txt, JSON to NAME.json; fails on
 if [[ $QUICK == 1 ]]; then
   bench "gpu_moebius_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 10 -e 25 -i 5 -n 5
   bench "gpu_moebius_batched_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 10 -e 10 -s 64 -n 5
+  bench "gpu_order_${TAG}_${DAY}" "$B/gpu_order_perf" -b 10 -e 22 -i 4 -n 3
   bench "gpu_sgd_${TAG}_${DAY}" "$B/gpu_sgd_perf" -b 10 -e 10 -s 64 --iters 2000 -n 1
   bench "gpu_optimal_${TAG}_${DAY}" "$B/gpu_optimal_perf" -b 8 -e 10 -i 2 -s 64 -n 1 -w 0 \
     -t "$(nproc)"
@@ -262,6 +263,10 @@ else
   bench "gpu_moebius_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 10 -e 28 -n 21 -w 3
   # batches at small n: 1024 samples, GEMM baseline up to n = 13
   bench "gpu_moebius_batched_${TAG}_${DAY}" "$B/gpu_moebius_perf" -b 6 -e 16 -s 1024 -n 21 -w 3
+  # the per-order metrics (threshold, per-order sums and counts) against the bytes floor and the
+  # CPU, bitwise: single samples up to n = 28, and a study's batch of 40 samples
+  bench "gpu_order_${TAG}_${DAY}" "$B/gpu_order_perf" -b 10 -e 28 -i 2 -n 11 -w 2
+  bench "gpu_order_s40_${TAG}_${DAY}" "$B/gpu_order_perf" -b 8 -e 16 -i 4 -s 40 -n 11 -w 2
   # the papers' protocol: n = 10, 20000 iterations, 1024 samples (target <= 10 s)
   bench "gpu_sgd_${TAG}_${DAY}" "$B/gpu_sgd_perf" -b 10 -e 10 -s 1024 --iters 20000 -n 3 -w 1
   # a study's batch: 40 samples (20 train + 20 test) per epoch, n = 8..12
