@@ -217,11 +217,16 @@ grep -Eq '^GPUs usable: [1-9]' "$REPORT/devices.txt" || die "harsanyi devices re
 # ---------------------------------------------------------------------------------------------
 if part cudatests; then
 step "CUDA tests: none may skip"
-for tname in test_cuda_backend test_cuda_optimal; do
+# NAME or NAME:FILTER (test_network: only its GPU test; its other tests are the CPU's)
+for tspec in test_cuda_backend test_cuda_optimal test_cuda_order 'test_network:MaskedValuesGpu.*'; do
+  tname=${tspec%%:*}
+  tfilter='*'
+  [[ $tspec == *:* ]] && tfilter=${tspec#*:}
   TCB=$(find "$BUILD/tests" -maxdepth 2 -name "$tname" -type f -perm -u+x | head -n 1)
   [[ -n $TCB ]] || die "$tname was not built"
   set +e
-  "$TCB" --gtest_output="json:$REPORT/$tname.json" 2>&1 | tee "$REPORT/$tname.log"
+  "$TCB" --gtest_filter="$tfilter" --gtest_output="json:$REPORT/$tname.json" 2>&1 |
+    tee "$REPORT/$tname.log"
   tcb_rc=${PIPESTATUS[0]}
   set -e
   [[ $tcb_rc -eq 0 ]] || fail_step "$tname failed (exit $tcb_rc): see $tname.log"
@@ -423,7 +428,7 @@ step "summary"
   else
     echo "ctest: not run (HARSANYI_GPU_PARTS=$PARTS)"
   fi
-  for tname in test_cuda_backend test_cuda_optimal; do
+  for tname in test_cuda_backend test_cuda_optimal test_cuda_order test_network; do
     [[ -e $REPORT/$tname.log ]] || continue
     echo "$tname: $(grep -E '^\[  (PASSED|FAILED)  \]' "$REPORT/$tname.log" | tail -n 2 | tr '\n' ' ')"
   done
