@@ -195,41 +195,30 @@ struct GpuOrderState : hb::TypedState {
     }
     d_and = std::make_unique<hg::DeviceBuffer>(len * sizeof(T));
     d_or = std::make_unique<hg::DeviceBuffer>(len * sizeof(T));
-    hg::upload(d_and->get(), and_.data(), len * sizeof(T));
-    hg::upload(d_or->get(), or_.data(), len * sizeof(T));
+    hg::upload(d_and->as<T>(), and_.data(), len * sizeof(T));
+    hg::upload(d_or->as<T>(), or_.data(), len * sizeof(T));
     if (ref == ThresholdReference::ValueRange) {
       v.resize(len);
       for (std::size_t s = 0; s < samples; ++s)
         hb::fill_uniform(v.data() + s * row_len, row_len, kValueSeed + s);
       d_v = std::make_unique<hg::DeviceBuffer>(len * sizeof(T));
-      hg::upload(d_v->get(), v.data(), len * sizeof(T));
+      hg::upload(d_v->as<T>(), v.data(), len * sizeof(T));
     }
     poison_rows(gpu, samples, n);
-    poison_rows(cpu, samples, n);
   }
-  T* dev_and() const { return static_cast<T*>(d_and->get()); }
-  T* dev_or() const { return static_cast<T*>(d_or->get()); }
-  const T* dev_v() const { return d_v ? static_cast<const T*>(d_v->get()) : nullptr; }
-  const T* host_v(std::size_t s) const { return v.empty() ? nullptr : v.data() + s * row_len; }
+  T* dev_and() const { return d_and->as<T>(); }
+  T* dev_or() const { return d_or->as<T>(); }
+  const T* dev_v() const { return d_v ? d_v->as<T>() : nullptr; }
 
   // One call of the GPU metrics on the device rows, fold = false (the input stays as it is).
   void run_gpu(cu::OrderRows& out) {
     cu::order_metrics_batch<T>(dev_and(), dev_or(), dev_v(), samples, n, tau_rel, ref, false, out,
                                stream.get());
   }
-  // The CPU reference, sample by sample as src/study.cpp's host path (no fold).
-  void run_cpu(cu::OrderRows& out) const {
-    const std::size_t K = static_cast<std::size_t>(n) + 1;
-    for (std::size_t s = 0; s < samples; ++s) {
-      const T* a = and_.data() + s * row_len;
-      const T* o = or_.data() + s * row_len;
-      const double tau = harsanyi::salient_threshold(a, o, host_v(s), n, tau_rel, ref);
-      out.threshold[s] = tau;
-      harsanyi::order_strength(a, n, tau, &out.and_pos[s * K], &out.and_neg[s * K],
-                               &out.and_count[s * K]);
-      harsanyi::order_strength(o, n, tau, &out.or_pos[s * K], &out.or_neg[s * K],
-                               &out.or_count[s * K]);
-    }
+  // The CPU reference: harsanyi::order_rows, as src/study.cpp's host path (no fold here).
+  void run_cpu(cu::OrderRows& out) {
+    out = harsanyi::order_rows(and_.data(), or_.data(), v.empty() ? nullptr : v.data(), samples, n,
+                               tau_rel, ref, false);
   }
 };
 
@@ -290,8 +279,8 @@ int main(int argc, char** argv) {
                   "arrays once, the sums pass once more), 1 with --ref vrange (no max pass); "
                   "GB/s = passes x bytes / time",
                   peak),
-      "cpu      : salient_threshold + order_strength of I_and and of I_or per sample, serial over "
-      "the samples (one thread whatever -t), as src/study.cpp's host path",
+      "cpu      : order_rows (salient_threshold + order_strength of I_and and of I_or per sample, "
+      "serial over the samples, one thread whatever -t), src/study.cpp's host path",
       "check    : a fresh GPU call into NaN-poisoned host rows vs the CPU rows: threshold, "
       "and/or pos, neg and counts of every sample bitwise equal (required), and equal to the "
       "last timed call's",

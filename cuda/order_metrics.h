@@ -17,14 +17,8 @@
 
 namespace harsanyi::cuda {
 
-/// The per-sample metric rows of a batch, K = n + 1 entries per row (order k at s·K + k).
-struct OrderRows {
-  std::vector<double> threshold;         ///< [samples] τ of each sample
-  std::vector<double> and_pos, and_neg;  ///< [samples·K] A_k^+, A_k^- of I_and
-  std::vector<std::int32_t> and_count;   ///< [samples·K] salient counts of I_and
-  std::vector<double> or_pos, or_neg;    ///< [samples·K] of I_or (empty: AND only)
-  std::vector<std::int32_t> or_count;    ///< [samples·K] (empty: AND only)
-};
+/// The rows of a batch (src/interaction_metrics.h), as harsanyi::order_rows gives them.
+using harsanyi::OrderRows;
 
 /// @brief The metrics of `samples` rows of 2^n elements in device memory (0 <= n <= 32), as the
 /// CPU computes them row by row: with `fold` (and an OR array), fold_low_orders first, in place

@@ -149,6 +149,33 @@ void order_strength(const T* x, int n, double tau, double* pos, double* neg, std
   std::copy(node_neg.begin(), node_neg.end(), neg);
 }
 
+template <class T>
+OrderRows order_rows(T* and_, T* or_, const T* v, std::size_t samples, int n, double tau_rel,
+                     ThresholdReference ref, bool fold) {
+  const std::size_t len = subset_count(n), K = static_cast<std::size_t>(n) + 1;
+  OrderRows out;
+  out.threshold.resize(samples);
+  out.and_pos.resize(samples * K);
+  out.and_neg.resize(samples * K);
+  out.and_count.resize(samples * K);
+  if (or_) {
+    out.or_pos.resize(samples * K);
+    out.or_neg.resize(samples * K);
+    out.or_count.resize(samples * K);
+  }
+  for (std::size_t s = 0; s < samples; ++s) {
+    T* a = and_ + s * len;
+    T* o = or_ ? or_ + s * len : nullptr;
+    if (fold && o) fold_low_orders(a, o, n);
+    const double tau = salient_threshold(a, static_cast<const T*>(o), v ? v + s * len : nullptr, n,
+                                         tau_rel, ref);
+    out.threshold[s] = tau;
+    order_strength(a, n, tau, &out.and_pos[s * K], &out.and_neg[s * K], &out.and_count[s * K]);
+    if (o) order_strength(o, n, tau, &out.or_pos[s * K], &out.or_neg[s * K], &out.or_count[s * K]);
+  }
+  return out;
+}
+
 template <class T> void fold_low_orders(T* and_, T* or_, int n) {
   and_[0] += or_[0];
   or_[0] = T(0);
@@ -226,6 +253,8 @@ OrderSummary summarize_orders(const double* and_pos, const double* and_neg,
   template double salient_threshold<T>(const T*, const T*, const T*, int, double,            \
                                        ThresholdReference);                                  \
   template void order_strength<T>(const T*, int, double, double*, double*, std::int32_t*);   \
+  template OrderRows order_rows<T>(T*, T*, const T*, std::size_t, int, double,              \
+                                   ThresholdReference, bool);                                \
   template void fold_low_orders<T>(T*, T*, int);                                             \
   template void shapley_from_dividends<T>(const T*, int, double*);
 HARSANYI_INSTANTIATE(float)

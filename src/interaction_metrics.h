@@ -50,6 +50,24 @@ template <class T>
 void order_strength(const T* interactions, int n, double tau, double* pos, double* neg,
                     std::int32_t* count);
 
+/// The per-sample metric rows of a batch, K = n + 1 entries per row (order k at s·K + k).
+struct OrderRows {
+  std::vector<double> threshold;         ///< [samples] τ of each sample
+  std::vector<double> and_pos, and_neg;  ///< [samples·K] A_k^+, A_k^- of I_and
+  std::vector<std::int32_t> and_count;   ///< [samples·K] salient counts of I_and
+  std::vector<double> or_pos, or_neg;    ///< [samples·K] of I_or (empty: AND only)
+  std::vector<std::int32_t> or_count;    ///< [samples·K] (empty: AND only)
+};
+
+/// @brief The metrics of a batch of `samples` rows of 2^n elements, row by row: with `fold` and
+/// OR rows, fold_low_orders (in place on and_ and or_); then τ = salient_threshold(and, or, v,
+/// n, tau_rel, ref) and the order_strength rows of AND and of OR with that τ.
+/// @param or_ the OR rows, or nullptr (AND only: the or_* rows come back empty)
+/// @param v the values, read only for ThresholdReference::ValueRange (may be null otherwise)
+template <class T>
+OrderRows order_rows(T* and_, T* or_, const T* v, std::size_t samples, int n, double tau_rel,
+                     ThresholdReference ref, bool fold);
+
 /// @brief The lab's folding: I_and(S) += I_or(S), I_or(S) = 0 for |S| <= 1. Universal matching
 /// still holds (an order-≤1 OR term and the AND term of the same set contribute identically).
 template <class T> void fold_low_orders(T* and_, T* or_, int n);

@@ -645,7 +645,7 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
     std::vector<double> values;  // on the host: unless on the device, or when stored
     cuda::DeviceBuffer d_values;  // the values on the device (values_on_device)
     bool values_on_device = false;
-    cuda::OrderRows rows;         // the per-order rows, computed on the device (GPU solver)
+    OrderRows rows;               // the per-order rows (from the device after a GPU solve)
     bool rows_on_device = false;
     AndOrBatch<double> fit;
     EpochResult result;
@@ -779,15 +779,6 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
     EpochBlock& block = result.block;
     block.sample0 = static_cast<std::int64_t>(s0);
     block.count = static_cast<std::int64_t>(own);
-    block.and_pos.resize(own * K);
-    block.and_neg.resize(own * K);
-    block.and_count.resize(own * K);
-    if (and_or) {
-      block.or_pos.resize(own * K);
-      block.or_neg.resize(own * K);
-      block.or_count.resize(own * K);
-    }
-    block.threshold.resize(own);
     block.loss = fit.loss;
     if (shape.has_bound) block.bound = fit.bound;
     for (std::size_t s = 0; s < own; ++s)
@@ -795,29 +786,20 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
         throw UserError(fmt::format("epoch {}, sample {}: the solver diverged (loss {}); lower "
                                     "interactions.lr",
                                     sum.epoch, s0 + s, fit.loss[s]));
-    if (st.rows_on_device) {  // folded, thresholds and rows already (on the device)
-      const cuda::OrderRows& r = st.rows;
-      block.threshold = r.threshold;
-      block.and_pos = r.and_pos;
-      block.and_neg = r.and_neg;
-      block.and_count = r.and_count;
-      block.or_pos = r.or_pos;
-      block.or_neg = r.or_neg;
-      block.or_count = r.or_count;
-    }
-    for (std::size_t s = 0; s < own && !st.rows_on_device; ++s) {
-      double* a = fit.and_.data() + s * len;
-      double* o = and_or ? fit.or_.data() + s * len : nullptr;
-      if (o) fold_low_orders(a, o, n);
-      const double* v = values.empty() ? nullptr : values.data() + s * len;  // not read by "max"
-      block.threshold[s] =
-          salient_threshold(a, o, v, n, cfg.interactions.tau_rel, ThresholdReference::MaxInteraction);
-      order_strength(a, n, block.threshold[s], &block.and_pos[s * K], &block.and_neg[s * K],
-                     &block.and_count[s * K]);
-      if (o)
-        order_strength(o, n, block.threshold[s], &block.or_pos[s * K], &block.or_neg[s * K],
-                       &block.or_count[s * K]);
-    }
+    // The folding and the per-order rows: done on the device after a GPU fit (solve), here
+    // otherwise; the same function of the same rows either way (bitwise).
+    OrderRows& rows = st.rows;
+    if (!st.rows_on_device)
+      rows = order_rows(fit.and_.data(), and_or ? fit.or_.data() : nullptr,
+                        static_cast<const double*>(nullptr), own, n, cfg.interactions.tau_rel,
+                        ThresholdReference::MaxInteraction, true);
+    block.threshold = std::move(rows.threshold);
+    block.and_pos = std::move(rows.and_pos);
+    block.and_neg = std::move(rows.and_neg);
+    block.and_count = std::move(rows.and_count);
+    block.or_pos = std::move(rows.or_pos);
+    block.or_neg = std::move(rows.or_neg);
+    block.or_count = std::move(rows.or_count);
     if (shape.jaccard) {
       // Class-mean interaction vectors of each split: sums over the samples of every rank,
       // reproducible whatever the rank count (mpi/reproducible_sum.h), then the metric.

@@ -1,46 +1,36 @@
 /// @file order_test_support.h
-/// @brief What the tests of the GPU per-order metrics share: the CPU reference that
-/// cuda::order_metrics_batch must equal bitwise.
+/// @brief What the tests of the GPU per-order metrics share: the bitwise comparison of two
+/// OrderRows (src/interaction_metrics.h), every member reported by name.
 #pragma once
 
-#include <cstddef>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "interaction_metrics.h"
-#include "order_metrics.h"
 
 namespace harsanyi::testing {
 
-/// @brief The CPU metrics of a batch, row by row as src/extraction.cpp and src/study.cpp compute
-/// them: with `fold` and OR rows, fold_low_orders (in place on a and o), then the salient
-/// threshold and the order_strength rows of AND and of OR. `o` empty: AND only.
-template <class T>
-cuda::OrderRows cpu_order_rows(std::vector<T>& a, std::vector<T>& o, const std::vector<T>& v,
-                               std::size_t samples, int n, double tau_rel, ThresholdReference ref,
-                               bool fold) {
-  const std::size_t len = std::size_t{1} << n, K = static_cast<std::size_t>(n) + 1;
-  const bool with_or = !o.empty();
-  cuda::OrderRows out;
-  out.threshold.resize(samples);
-  out.and_pos.resize(samples * K);
-  out.and_neg.resize(samples * K);
-  out.and_count.resize(samples * K);
-  if (with_or) {
-    out.or_pos.resize(samples * K);
-    out.or_neg.resize(samples * K);
-    out.or_count.resize(samples * K);
-  }
-  for (std::size_t s = 0; s < samples; ++s) {
-    T* as = &a[s * len];
-    T* os = with_or ? &o[s * len] : nullptr;
-    if (fold && os) fold_low_orders(as, os, n);
-    const double tau = salient_threshold(as, static_cast<const T*>(os), &v[s * len], n, tau_rel, ref);
-    out.threshold[s] = tau;
-    order_strength(as, n, tau, &out.and_pos[s * K], &out.and_neg[s * K], &out.and_count[s * K]);
-    if (os)
-      order_strength(os, n, tau, &out.or_pos[s * K], &out.or_neg[s * K], &out.or_count[s * K]);
-  }
-  return out;
+/// Same size and the same bytes (NaN equal to NaN of the same bits).
+template <class V> bool same_row_bits(const V& a, const V& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
 }
+
+/// Every row of `got` bitwise equal to `want`'s; `what` names the case in the failures.
+inline void expect_same_rows(const OrderRows& got, const OrderRows& want,
+                             const std::string& what = "") {
+  EXPECT_TRUE(same_row_bits(got.threshold, want.threshold)) << "threshold, " << what;
+  EXPECT_TRUE(same_row_bits(got.and_pos, want.and_pos)) << "and_pos, " << what;
+  EXPECT_TRUE(same_row_bits(got.and_neg, want.and_neg)) << "and_neg, " << what;
+  EXPECT_EQ(got.and_count, want.and_count) << "and_count, " << what;
+  EXPECT_TRUE(same_row_bits(got.or_pos, want.or_pos)) << "or_pos, " << what;
+  EXPECT_TRUE(same_row_bits(got.or_neg, want.or_neg)) << "or_neg, " << what;
+  EXPECT_EQ(got.or_count, want.or_count) << "or_count, " << what;
+}
+
+/// The data pointer of a row array, null when it is empty (an absent OR array).
+template <class T> T* data_or_null(std::vector<T>& x) { return x.empty() ? nullptr : x.data(); }
 
 }  // namespace harsanyi::testing

@@ -372,12 +372,6 @@ OrderRows replay_batch(const Batch& b, std::vector<T>& a, std::vector<T>& o,
   return out;
 }
 
-
-template <class V>
-bool same_bits(const std::vector<V>& x, const std::vector<V>& y) {
-  return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(V)) == 0;
-}
-
 // Interaction-like rows: mostly small values, a few large ones, exact zeros of both signs and
 // a NaN now and then (never salient, skipped by the max).
 template <class T>
@@ -401,20 +395,17 @@ void expect_replay_matches_cpu(const Batch& b, std::uint64_t seed) {
   if (!b.with_or) o.clear();
   std::vector<T> a_cpu = a, o_cpu = o;
   const OrderRows gpu = replay_batch(b, a, o, v);
-  const OrderRows cpu = harsanyi::testing::cpu_order_rows(a_cpu, o_cpu, v, b.samples, b.n, b.tau_rel,
-                                                          b.ref, b.fold);
+  const OrderRows cpu =
+      harsanyi::order_rows(a_cpu.data(), harsanyi::testing::data_or_null(o_cpu), v.data(),
+                           b.samples, b.n, b.tau_rel, b.ref, b.fold);
   const std::string what =
       std::string(sizeof(T) == 4 ? "float" : "double") + " n = " + std::to_string(b.n) +
       " samples = " + std::to_string(b.samples) + (b.with_or ? " and-or" : " and") +
       (b.fold ? " fold" : "") + (b.ref == ThresholdReference::ValueRange ? " vrange" : " max");
-  EXPECT_TRUE(same_bits(a, a_cpu) && same_bits(o, o_cpu)) << "folded rows, " << what;
-  EXPECT_TRUE(same_bits(gpu.threshold, cpu.threshold)) << "threshold, " << what;
-  EXPECT_TRUE(same_bits(gpu.and_pos, cpu.and_pos)) << "and_pos, " << what;
-  EXPECT_TRUE(same_bits(gpu.and_neg, cpu.and_neg)) << "and_neg, " << what;
-  EXPECT_EQ(gpu.and_count, cpu.and_count) << "and_count, " << what;
-  EXPECT_TRUE(same_bits(gpu.or_pos, cpu.or_pos)) << "or_pos, " << what;
-  EXPECT_TRUE(same_bits(gpu.or_neg, cpu.or_neg)) << "or_neg, " << what;
-  EXPECT_EQ(gpu.or_count, cpu.or_count) << "or_count, " << what;
+  EXPECT_TRUE(harsanyi::testing::same_row_bits(a, a_cpu) &&
+              harsanyi::testing::same_row_bits(o, o_cpu))
+      << "folded rows, " << what;
+  harsanyi::testing::expect_same_rows(gpu, cpu, what);
 }
 
 // The canonical tree over nodes of level l (l + 1 bins each, node-major), written directly:
