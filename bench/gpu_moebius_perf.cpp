@@ -85,16 +85,16 @@ struct GpuMoebiusState : hb::TypedState {
     pristine = std::make_unique<hg::DeviceBuffer>(len * sizeof(T));
     work = std::make_unique<hg::DeviceBuffer>((copies * len + 2 * kGuard) * sizeof(T));
     copy_dst = std::make_unique<hg::DeviceBuffer>(copies * len * sizeof(T));
-    hg::upload(pristine->get(), input.data(), len * sizeof(T));
+    hg::upload(pristine->as<T>(), input.data(), len * sizeof(T));
     if (gemm) {
       gemm_out = std::make_unique<hg::DeviceBuffer>(copies * len * sizeof(T));
       dense = std::make_unique<hg::DenseMoebius<T>>(n, stream.get());
     }
   }
-  T* pristine_ptr() const { return static_cast<T*>(pristine->get()); }
-  T* work_copy(int i) const { return static_cast<T*>(work->get()) + kGuard + i * len; }
-  T* copy_copy(int i) const { return static_cast<T*>(copy_dst->get()) + i * len; }
-  T* gemm_copy(int i) const { return static_cast<T*>(gemm_out->get()) + i * len; }
+  T* pristine_ptr() const { return pristine->as<T>(); }
+  T* work_copy(int i) const { return work->as<T>() + kGuard + i * len; }
+  T* copy_copy(int i) const { return copy_dst->as<T>() + i * len; }
+  T* gemm_copy(int i) const { return gemm_out->as<T>() + i * len; }
 };
 
 template <class F>
@@ -226,7 +226,7 @@ int main(int argc, char** argv) {
        [](hb::CaseState& st) {
          visit(st, [](auto& s) {
            using T = typename std::decay_t<decltype(s)>::value_type;
-           hg::fill_bytes(s.copy_dst->get(), 0xFF, s.copies * s.len * sizeof(T), s.stream.get());
+           hg::fill_bytes(s.copy_dst->template as<T>(), 0xFF, s.copies * s.len * sizeof(T), s.stream.get());
            hg::synchronize(s.stream.get());
          });
        },
@@ -243,7 +243,7 @@ int main(int argc, char** argv) {
          visit(st, [](auto& s) {
            using T = typename std::decay_t<decltype(s)>::value_type;
            if (!s.gemm) return;
-           hg::fill_bytes(s.gemm_out->get(), 0xFF, s.copies * s.len * sizeof(T), s.stream.get());
+           hg::fill_bytes(s.gemm_out->template as<T>(), 0xFF, s.copies * s.len * sizeof(T), s.stream.get());
            hg::synchronize(s.stream.get());
          });
        },
@@ -320,13 +320,13 @@ int main(int argc, char** argv) {
       std::vector<T> got(s.len), cluster(s.len);
       for (const cu::LatticePasses passes :
            {cu::LatticePasses::Cluster, cu::LatticePasses::Columns}) {
-        hg::fill_bytes(s.work->get(), 0xFF, work_bytes, s.stream.get());
+        hg::fill_bytes(s.work->template as<T>(), 0xFF, work_bytes, s.stream.get());
         hg::synchronize(s.stream.get());
         hg::upload(s.work_copy(0), x.data(), s.len * sizeof(T));
         cu::lattice_transform(cu::LatticeOp::Moebius, s.work_copy(0), s.n, s.samples,
                               s.stream.get(), passes);
         hg::synchronize(s.stream.get());
-        hg::download(all.data(), s.work->get(), work_bytes);
+        hg::download(all.data(), s.work->template as<T>(), work_bytes);
         const char* name = passes == cu::LatticePasses::Cluster ? "cluster" : "column";
         if (!all_ff(all.data(), head) ||
             !all_ff(all.data() + head + body, work_bytes - head - body))
@@ -364,7 +364,7 @@ int main(int argc, char** argv) {
       // GEMM baseline on the same fresh inputs, into a NaN-poisoned output.
       if (s.gemm) {
         hg::upload(s.pristine_ptr(), x.data(), body);
-        hg::fill_bytes(s.gemm_out->get(), 0xFF, s.gemm_out->bytes(), s.stream.get());
+        hg::fill_bytes(s.gemm_out->template as<T>(), 0xFF, s.gemm_out->bytes(), s.stream.get());
         s.dense->apply(s.pristine_ptr(), s.gemm_copy(0), s.samples);
         hg::synchronize(s.stream.get());
         hg::download(got.data(), s.gemm_copy(0), body);

@@ -90,13 +90,6 @@ Stats stats_after(const std::vector<double>& times, std::size_t skip) {
   return st;
 }
 
-DeviceBuffer::DeviceBuffer(std::size_t bytes) : bytes_(bytes) {
-  HARSANYI_CUDA_CHECK(cudaMalloc(&ptr_, std::max<std::size_t>(bytes, 1)));
-}
-DeviceBuffer::~DeviceBuffer() {
-  cudaFree(ptr_);
-}
-
 StreamOwner::StreamOwner() {
   cudaStream_t s = nullptr;
   HARSANYI_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));

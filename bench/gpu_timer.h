@@ -48,20 +48,8 @@ struct Stats {
 };
 Stats stats_after(const std::vector<double>& times, std::size_t skip);
 
-/// @brief A device allocation of `bytes` bytes (cudaMalloc), freed on destruction.
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(std::size_t bytes);
-  ~DeviceBuffer();
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  void* get() const { return ptr_; }
-  std::size_t bytes() const { return bytes_; }
-
- private:
-  void* ptr_ = nullptr;
-  std::size_t bytes_ = 0;
-};
+/// A device allocation freed on destruction: the backend's (cuda_backend.h).
+using DeviceBuffer = cuda::DeviceBuffer;
 
 /// @brief A non-blocking CUDA stream, destroyed on destruction.
 class StreamOwner {

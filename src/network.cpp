@@ -496,7 +496,7 @@ class TorchNetwork final : public Network {
       const torch::Tensor x = masked_chunk(plan, pieces, rows);
       dims[0] = rows;
       const torch::Tensor logits =
-          chunk_logits_here(x.view(dims), requests[piece_request[0]].data->source);
+          chunk_logits(x.view(dims), requests[piece_request[0]].data->source, on_gpu);
       const int classes = static_cast<int>(logits.size(1));
       for (std::size_t i = 0; i < pieces.size(); ++i) {
         const MaskedRequest& q = requests[piece_request[i]];
@@ -611,30 +611,22 @@ class TorchNetwork final : public Network {
       model_->eval();
   }
 
-  // Logits [rows, classes] (on the CPU, float32, contiguous) of a chunk x [rows, shape...] of
-  // masked inputs. A chunk of one row is forwarded as two copies of the row, the copy's logits
-  // discarded: on the CPU, LibTorch 1.13 computes vgg11s' convolutions for a batch of one with
-  // other kernels than for larger batches (6 of a row's 10 logits differ in their last bits),
-  // whereas in batches of two rows or more a row's logits depend neither on the batch's size nor
-  // on the other rows (checked for mlp, lenet and vgg11s on 1 and 2 threads, batches of 2 to
-  // 1100 at several offsets). With the padding, v(S) does not depend on where S falls in the
-  // chunks: the same for a sample forwarded alone (masked_values_range), packed with others
-  // (masked_values_packed) or split over subset ranks, whatever `batch`.
-  torch::Tensor chunk_logits(const torch::Tensor& x, const std::string& what) {
+  // Logits [rows, classes] (float32, contiguous) of a chunk x [rows, shape...] of masked inputs,
+  // where v is computed: on the device with `on_gpu` (values_on_device(); a TorchScript may
+  // return its logits elsewhere), on the CPU otherwise. A chunk of one row is forwarded as two
+  // copies of the row, the copy's logits discarded: on the CPU, LibTorch 1.13 computes vgg11s'
+  // convolutions for a batch of one with other kernels than for larger batches (6 of a row's 10
+  // logits differ in their last bits), whereas in batches of two rows or more a row's logits
+  // depend neither on the batch's size nor on the other rows (checked for mlp, lenet and vgg11s
+  // on 1 and 2 threads, batches of 2 to 1100 at several offsets). With the padding, v(S) does
+  // not depend on where S falls in the chunks: the same for a sample forwarded alone
+  // (masked_values_range), packed with others (masked_values_packed) or split over subset ranks,
+  // whatever `batch`.
+  torch::Tensor chunk_logits(const torch::Tensor& x, const std::string& what, bool on_gpu) {
     const bool pad = x.size(0) == 1;
     torch::Tensor out = run(pad ? torch::cat({x, x}, 0) : x, what);
     if (pad) out = out.narrow(0, 0, 1);
-    return out.to(torch::kCPU, torch::kFloat32).contiguous();
-  }
-
-  // Logits of a chunk where v is computed: on the device with values_on_device(), else on the
-  // host (float32 [rows, classes], contiguous either way).
-  torch::Tensor chunk_logits_here(const torch::Tensor& x, const std::string& what) {
-    if (!values_on_device()) return chunk_logits(x, what);
-    const bool pad = x.size(0) == 1;
-    torch::Tensor out = run(pad ? torch::cat({x, x}, 0) : x, what);
-    if (pad) out = out.narrow(0, 0, 1);
-    return out.to(device_, torch::kFloat32).contiguous();  // (a TorchScript may return CPU logits)
+    return out.to(on_gpu ? device_ : torch::Device(torch::kCPU), torch::kFloat32).contiguous();
   }
 
   // v of a chunk's pieces from host logits (output_value).

@@ -710,12 +710,7 @@ TEST(MaskedValuesGpu, DeviceValuesEqualHostDestinationsAndTheFormula) {
   std::string why;
   if (harsanyi::cuda::device_count(&why) == 0) GTEST_SKIP() << "no GPU: " << why;
   const std::vector<std::int64_t> shape = {1, 12, 12};
-  Dataset d;
-  d.source = "synthetic";
-  d.shape = shape;
-  d.num_classes = 4;
-  d.data = uniform(3 * 144, 43);
-  d.labels = {0, 1, 2};
+  const Dataset d = synthetic(shape, 3, 43);  // sample i has label i, below the models' 4 classes
   const PlayerLayout layout =
       grid_layout(shape, 3, 3, {0, 1, 2, 4, 6, 8}, false, std::vector<float>(144, 0.25f));
   const std::uint64_t total = 64;
