@@ -94,13 +94,17 @@ enum class LatticeOp { Moebius, MoebiusTranspose, Zeta, ZetaTranspose };
 /// the bits in increasing order for every element with the CPU's operations (float64 bitwise
 /// equal to the CPU). Each pass reads and writes the whole array once.
 enum class LatticePasses {
-  Auto,     ///< Columns (Cluster becomes the default once measured on a GPU)
+  Auto,     ///< Cluster from n = kAutoClusterMinPlayers (measured faster there on an H100),
+            ///< Columns below
   Columns,  ///< a tile pass over the low 11 bits, then passes over groups of at most 9 bits:
             ///< 2 passes up to n = 20, 3 up to n = 29
   Cluster,  ///< n = 21..28 (29 in float) on compute capability >= 9.0: 2 passes through 128 KiB of shared
             ///< memory per block, the second across a cluster of 2 or 4 blocks (distributed
             ///< shared memory); Columns for other n and on older devices
 };
+
+/// Smallest n for which LatticePasses::Auto takes the cluster passes.
+inline constexpr int kAutoClusterMinPlayers = 25;
 
 /// @brief Passes over the array lattice_transform makes for rows of 2^n elements of
 /// `element_size` bytes with `passes` on the current device (Cluster falls back to Columns where

@@ -51,6 +51,15 @@ TEST(CudaHost, ColumnPassCounts) {
     EXPECT_EQ(cu::lattice_pass_count(cu::LatticePasses::Columns, 30, es), 4);
     // where the column passes take two or fewer, the cluster request is the column passes
     EXPECT_EQ(cu::lattice_pass_count(cu::LatticePasses::Cluster, 20, es), 2);
+    // Auto: the column passes below kAutoClusterMinPlayers, the cluster request from there (on
+    // a device without clusters, and without a device, that is the column passes again)
+    for (int n = 0; n <= 30; ++n)
+      EXPECT_EQ(cu::lattice_pass_count(cu::LatticePasses::Auto, n, es),
+                cu::lattice_pass_count(n >= cu::kAutoClusterMinPlayers
+                                           ? cu::LatticePasses::Cluster
+                                           : cu::LatticePasses::Columns,
+                                       n, es))
+          << "n = " << n;
   }
   EXPECT_THROW(cu::lattice_pass_count(cu::LatticePasses::Columns, 10, 2), std::invalid_argument);
   EXPECT_THROW(cu::lattice_pass_count(cu::LatticePasses::Columns, -1, 4), std::invalid_argument);
