@@ -416,20 +416,35 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
   const int n = c.layout.n;
   const std::uint64_t len = std::uint64_t{1} << n;
 
-  // Devices: LibTorch for the forward passes, harsanyi's kernels for the solver.
-  if (cfg.runtime.device != "cpu") {
+  // Devices: LibTorch for the forward passes, harsanyi's kernels for the solver. Every rank
+  // uses the same devices, so the results do not depend on which rank owns a sample.
+  const std::string& solver_device = cfg.runtime.solver_device;
+  if (cfg.runtime.device != "cpu" || solver_device == "cuda") {
     std::string reason;
     const bool gpu = cuda::device_count(&reason) > 0;
     if (cfg.runtime.device == "cuda" && !gpu)
       throw UserError("runtime.device = \"cuda\": no usable GPU (" + reason + ")");
-    // The forward passes need a CUDA LibTorch as well; the solver needs only a GPU.
-    const bool torch_gpu = gpu && torch_cuda_available();
-    if (cfg.runtime.device == "cuda" && !torch_gpu)
-      throw UserError("runtime.device = \"cuda\": this build's LibTorch cannot use the GPU (a "
-                      "CPU-only LibTorch); use runtime.device = \"auto\" or \"cpu\"");
-    // Every rank uses the same devices, so the results do not depend on which rank owns a sample.
-    c.net_device = !world.any(!torch_gpu) ? "cuda" : "cpu";
-    c.solver_gpu = !world.any(!gpu) && and_or;
+    if (solver_device == "cuda" && !gpu)
+      throw UserError("runtime.solver_device = \"cuda\": no usable GPU (" + reason +
+                      "); use runtime.solver_device = \"auto\" or \"cpu\"");
+    if (cfg.runtime.device != "cpu") {
+      // The forward passes need a CUDA LibTorch as well; the solver needs only a GPU.
+      const bool torch_gpu = gpu && torch_cuda_available();
+      if (cfg.runtime.device == "cuda" && !torch_gpu)
+        throw UserError("runtime.device = \"cuda\": this build's LibTorch cannot use the GPU "
+                        "(a CPU-only LibTorch); use runtime.device = \"auto\" or \"cpu\"");
+      c.net_device = !world.any(!torch_gpu) ? "cuda" : "cpu";
+    }
+    const bool all_gpu = !world.any(!gpu);
+    if (solver_device == "cuda" && !all_gpu)
+      throw UserError("runtime.solver_device = \"cuda\": a rank of this run has no usable GPU; "
+                      "use runtime.solver_device = \"auto\" or \"cpu\"");
+    // auto: the optimal solver stays on the CPU for small n, where it is faster there.
+    const bool auto_gpu = cfg.runtime.device != "cpu" &&
+                          (cfg.interactions.solver != "optimal" ||
+                           n >= StudyConfig::kGpuOptimalMinPlayers);
+    c.solver_gpu = and_or && all_gpu && solver_device != "cpu" &&
+                   (solver_device == "cuda" || auto_gpu);
   }
 
   // Memory: the values and interactions of every sample of an epoch, plus the solver's work.
@@ -609,7 +624,7 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
     if (device_need > device_avail)
       throw UserError(fmt::format(
           "this rank's {} samples at n = {} need {} of GPU memory, but only {} is free{} on {}; "
-          "use more ranks, fewer samples or players, or runtime.device = \"cpu\"",
+          "use more ranks, fewer samples or players, or runtime.solver_device = \"cpu\"",
           own, n, format_bytes(static_cast<double>(device_need)),
           format_bytes(static_cast<double>(device_avail)),
           on_node > 1 ? fmt::format(" (1/{} of it per rank)", on_node) : "",
@@ -623,8 +638,12 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
                  E == 1 ? "" : "s", dec.describe().c_str(), rank_threads,
                  rank_threads == 1 ? "" : "s");
   if (options.progress)
-    std::fprintf(stderr, "run: %zu samples, n = %d players, %zu epochs to analyse (%zu written)\n",
-                 S, n, todo, first);
+    std::fprintf(stderr,
+                 "run: %zu samples, n = %d players, %zu epochs to analyse (%zu written); forward "
+                 "passes on the %s, %s\n",
+                 S, n, todo, first, c.net_device == "cuda" ? "GPU" : "CPU",
+                 !and_or ? "no solver (plain Harsanyi)"
+                         : c.solver_gpu ? "solver on the GPU" : "solver on the CPU");
   Progress progress("run", static_cast<std::uint64_t>(todo * S), "samples", options.progress);
 
   std::vector<double> blocks(dec.subset_ranks > 1 ? gcount * B : 0);

@@ -89,6 +89,7 @@ std::vector<Section> sections_of(StudyConfig& c) {
       {"output", {{"path", &c.output.path}}},
       {"runtime",
        {{"device", &c.runtime.device},
+        {"solver_device", &c.runtime.solver_device},
         {"threads", &c.runtime.threads},
         {"forward_batch", &c.runtime.forward_batch}}},
   };
@@ -424,6 +425,7 @@ void validate(const StudyConfig& c) {
   if (c.output.path.empty()) invalid("output.path", "\"\"", "an output file path is needed");
 
   check_choice("runtime.device", c.runtime.device, {"auto", "cpu", "cuda"});
+  check_choice("runtime.solver_device", c.runtime.solver_device, {"auto", "cpu", "cuda"});
   check_non_negative("runtime.threads", c.runtime.threads);
   check_non_negative("train.threads", c.train.threads);
   check_positive("runtime.forward_batch", static_cast<double>(c.runtime.forward_batch));

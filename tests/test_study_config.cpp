@@ -65,6 +65,7 @@ TEST(StudyConfig, DefaultsAreTheEmbeddedStudy) {
   EXPECT_DOUBLE_EQ(c.interactions.qthres, 0.04);
   EXPECT_EQ(c.output.path, "study.h5");
   EXPECT_EQ(c.runtime.device, "auto");
+  EXPECT_EQ(c.runtime.solver_device, "auto");
   EXPECT_EQ(c.to_toml(), StudyConfig().to_toml());
 }
 
@@ -234,6 +235,7 @@ TEST(StudyConfig, InvalidValuesAreRefused) {
       {"interactions.store=[\"values\", \"p\"]", "interactions.store"},
       {"output.path=\"\"", "output.path"},
       {"runtime.device=tpu", "runtime.device"},
+      {"runtime.solver_device=gpu", "runtime.solver_device"},
       {"runtime.threads=-1", "runtime.threads"},
       {"train.threads=-2", "train.threads"},
       {"runtime.forward_batch=0", "runtime.forward_batch"},

@@ -25,7 +25,8 @@ expect() {
 
 # compare_h5 A B [ATTR...]: every dataset equal (bitwise, NaN equal to NaN) except /timing/*; the
 # same root attributes except the creation time, the elapsed time, the git hash and the ATTRs
-# given; the config compared without its output path. Prints "differ: ..." (none when equal).
+# given; the config compared without its output path and runtime.solver_device (where the solver
+# runs does not change the study). Prints "differ: ..." (none when equal).
 compare_h5() {
   "$PY" - "$@" <<'PYEOF'
 import sys, h5py, numpy as np
@@ -41,9 +42,9 @@ for n in names:
     if x.shape != y.shape or not np.array_equal(x, y, equal_nan=x.dtype.kind == "f"):
         bad.append(n)
 skip = {"created_utc", "elapsed_s", "git_sha"} | set(sys.argv[3:])
-def config(f):  # the resolved config, but for the output path
+def config(f):  # the resolved config, but for the output path and the solver's device
     return [l for l in str(f.attrs["config"]).splitlines()
-            if not l.startswith("path =") and not l.startswith("out =")]
+            if not l.startswith(("path =", "out =", "solver_device ="))]
 if config(a) != config(b): bad.append("@config")
 for k in set(a.attrs) | set(b.attrs):
     if k in skip or k == "config": continue

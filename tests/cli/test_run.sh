@@ -77,6 +77,30 @@ expect 0 "incomplete" "report reads the .part of an interrupted study" -- "$H" r
 [[ $(grep -cE '^ +[0-9]+ ' "$T/stdout") -eq 2 ]] && ok "the interrupted study holds epochs 0 and 1" || bad "interrupted study epochs: $(cat "$T/stdout")"
 expect 2 "different study config" "--resume with another config is refused" -- "$H" run "$T/tiny.toml" --set output.path="$T/k.h5" --set interactions.tau_rel=0.1 --resume
 expect 0 "" "--resume finishes the study" -- "$H" run "$T/tiny.toml" --set output.path="$T/k.h5" --resume
+
+# Where the solver runs (runtime.solver_device) does not change the study: float64 sgd and optimal
+# fits are bitwise the same on the GPU and on the CPU. The runs analyse a.h5's models again
+# (--resume on copies of its checkpoints). Without a GPU, "cuda" is refused with the reason.
+gpu_count=$("$H" devices 2>/dev/null | sed -n 's/^GPUs usable: \([0-9]*\).*/\1/p')
+solver_run() {  # solver_run NAME [--set ...]: a.h5's models analysed again into NAME.h5
+  rm -rf "$T/$1.h5" "$T/$1.h5.part" "$T/$1.h5.ckpt"
+  cp -r "$T/a.h5.ckpt" "$T/$1.h5.ckpt"
+  local name=$1
+  shift
+  "$H" run "$T/tiny.toml" --set output.path="$T/$name.h5" --resume --no-report "$@"
+}
+expect 0 "solver on the CPU" "runtime.solver_device = cpu says where the solver runs" -- solver_run scpu --set runtime.solver_device=cpu
+compare_h5 "$T/a.h5" "$T/scpu.h5" >"$T/cmp" && ok "solver on the CPU: the same study" || bad "solver_device = cpu: $(cat "$T/cmp")"
+expect 0 "solver on the CPU" "auto keeps the optimal solver on the CPU at n = 4" -- solver_run oauto --set interactions.solver=optimal
+if [[ ${gpu_count:-0} -gt 0 ]]; then
+  expect 0 "solver on the GPU" "runtime.solver_device = cuda runs the solver on the GPU" -- solver_run sgpu --set runtime.solver_device=cuda
+  compare_h5 "$T/a.h5" "$T/sgpu.h5" >"$T/cmp" && ok "sgd on the GPU: the same study" || bad "sgd solver_device = cuda: $(cat "$T/cmp")"
+  expect 0 "solver on the GPU" "runtime.solver_device = cuda runs the optimal solver on the GPU" -- solver_run ogpu --set interactions.solver=optimal --set runtime.solver_device=cuda
+  compare_h5 "$T/oauto.h5" "$T/ogpu.h5" >"$T/cmp" && ok "optimal on the GPU: the same study" || bad "optimal solver_device = cuda: $(cat "$T/cmp")"
+else
+  expect 2 "runtime.solver_device.*no usable GPU" "runtime.solver_device = cuda without a GPU is refused" -- solver_run sgpu --set runtime.solver_device=cuda
+  [[ ! -e "$T/sgpu.h5" ]] && ok "the refused run wrote no study" || bad "the refused run wrote $T/sgpu.h5"
+fi
 compare_h5 "$T/a.h5" "$T/k.h5" >"$T/cmp" && ok "killed twice and resumed: the same study" || bad "killed and resumed: $(cat "$T/cmp")"
 "$H" run "$T/tiny.toml" --set output.path="$T/x.h5" --quiet --no-report &
 pid=$!
