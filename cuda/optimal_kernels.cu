@@ -7,9 +7,11 @@
 // work ration allows one.
 //
 // Same arithmetic as the CPU: the per-element steps of src/optimal_element_step.h (compiled with
-// --fmad=false), the transforms (bitwise the CPU's), the sums in double in the CPU's chunk order,
-// and a restart rule built from correctly rounded operations only. float64 results therefore
-// match the CPU bitwise: I_and, I_or, p, q, loss, bound, iterations and trace.
+// --fmad=false), the transforms (bitwise the CPU's), the sums in double in the CPU's orders (the
+// iteration's three sums in the lane-tree order of optimal_element_step.h, the loss and the
+// certificate's sums in theirs), and a restart rule built from correctly rounded operations
+// only. float64 results therefore match the CPU bitwise: I_and, I_or, p, q, loss, bound,
+// iterations and trace.
 //
 // One iteration (launches over the whole batch; samples that have converged are skipped by the
 // element kernels and their state is no longer read):
@@ -17,7 +19,8 @@
 //   primal:  (xn, yn) = box step; (ka, ko) = extrapolated points
 //   ka = M ka, ko = O ko                   two transforms
 //   dual:    λ' = clip(λ + σ·k); per-element terms of the residual and anchor distances
-//   sums:    per chunk in element order, then per sample in chunk order
+//   sums:    per chunk one warp: lane l adds elements l, l+32, ..., then the shuffle tree
+//            (off = 16, 8, 4, 2, 1); then per sample the chunks in chunk order
 //   control: restart decision, primal weight, next step scales (one thread per sample)
 //   (check iterations: loss of the feasible form of (xn, yn), certificate from (ka, ko))
 //   update:  restart to the new point, or the reflected Halpern step towards the anchor
@@ -143,7 +146,8 @@ __global__ void primal_kernel(const T* __restrict__ v, const T* __restrict__ bou
 
 // Dual step (ka, ko become λ_a', λ_o') and the per-element terms of the three sums of
 // fit_one: the fixed-point residual in the step metric, and the primal and dual distances from
-// the anchor. Terms go to slot term_slot(k) so that the chunk sums read them coalesced.
+// the anchor. Element k's terms go to slot k (element order), which the chunk sums' warps read
+// coalesced.
 template <class T>
 __global__ void dual_kernel(const T* __restrict__ x, const T* __restrict__ y,
                             const T* __restrict__ la, const T* __restrict__ lo,
@@ -155,8 +159,7 @@ __global__ void dual_kernel(const T* __restrict__ x, const T* __restrict__ y,
                             const T* __restrict__ so, const T* __restrict__ tau,
                             const T* __restrict__ sigma, const unsigned char* __restrict__ active,
                             double* __restrict__ term0, double* __restrict__ term1,
-                            double* __restrict__ term2, int n, std::uint64_t total,
-                            std::uint64_t chunks) {
+                            double* __restrict__ term2, int n, std::uint64_t total) {
   const std::uint64_t mask = (std::uint64_t{1} << n) - 1;
   for (std::uint64_t k = global_thread(); k < total; k += grid_threads()) {
     const std::uint64_t s = k >> n, i = k & mask;
@@ -177,31 +180,47 @@ __global__ void dual_kernel(const T* __restrict__ x, const T* __restrict__ y,
     const double ey = static_cast<double>(yn[k]) - static_cast<double>(y0[k]);
     const double ea = static_cast<double>(lan) - static_cast<double>(la0[k]);
     const double eo = static_cast<double>(lon) - static_cast<double>(lo0[k]);
-    const std::uint64_t slot = optimal_step::term_slot(k, n, chunks);
-    term0[slot] = dx * dx / txs + dy * dy / tys + da * da / static_cast<double>(sai) +
-                  dd * dd / static_cast<double>(soi);
-    term1[slot] = ex * ex + ey * ey;
-    term2[slot] = ea * ea + eo * eo;
+    term0[k] = dx * dx / txs + dy * dy / tys + da * da / static_cast<double>(sai) +
+               dd * dd / static_cast<double>(soi);
+    term1[k] = ex * ex + ey * ey;
+    term2[k] = ea * ea + eo * eo;
   }
 }
 
-// The three sums of each chunk, in element order (thread c sums chunk c).
+// The three sums of each chunk in the lane-tree order of optimal_element_step.h: one warp per
+// chunk (global chunk c covers slots c·chunk_len ..); lane l adds the chunk's elements
+// lane_element(l, m) = l + 32m in increasing m, then the warp combines the lanes by
+// __shfl_down_sync with off = 16, 8, 4, 2, 1 (lane l adds lane l + off: the tree lane_tree), and
+// lane 0 writes part[3c .. 3c + 2]. Every lane of a warp runs the same chunk loop, so the
+// shuffles always have the full warp.
 __global__ void term_sums_kernel(const double* __restrict__ term0,
                                  const double* __restrict__ term1,
                                  const double* __restrict__ term2, std::uint64_t chunks,
                                  std::uint64_t chunk_len, double* __restrict__ part) {
-  for (std::uint64_t c = global_thread(); c < chunks; c += grid_threads()) {
+  constexpr unsigned kLanes = optimal_step::kSumLanes;
+  static_assert(kLanes == 32, "one warp per chunk");
+  const unsigned lane = threadIdx.x % kLanes;
+  const std::uint64_t steps = optimal_step::lane_steps(chunk_len, lane);
+  for (std::uint64_t c = global_thread() / kLanes; c < chunks; c += grid_threads() / kLanes) {
+    const std::uint64_t base = c * chunk_len;
     double a0 = 0.0, a1 = 0.0, a2 = 0.0;
-#pragma unroll 8
-    for (std::uint64_t j = 0; j < chunk_len; ++j) {
-      const std::uint64_t slot = j * chunks + c;
+#pragma unroll 4
+    for (std::uint64_t m = 0; m < steps; ++m) {
+      const std::uint64_t slot = base + optimal_step::lane_element(lane, m);
       a0 += term0[slot];
       a1 += term1[slot];
       a2 += term2[slot];
     }
-    part[3 * c] = a0;
-    part[3 * c + 1] = a1;
-    part[3 * c + 2] = a2;
+    for (int off = kLanes / 2; off > 0; off /= 2) {
+      a0 = a0 + __shfl_down_sync(0xffffffffu, a0, off);
+      a1 = a1 + __shfl_down_sync(0xffffffffu, a1, off);
+      a2 = a2 + __shfl_down_sync(0xffffffffu, a2, off);
+    }
+    if (lane == 0) {
+      part[3 * c] = a0;
+      part[3 * c + 1] = a1;
+      part[3 * c + 2] = a2;
+    }
   }
 }
 
@@ -492,9 +511,9 @@ template <class T> void iteration_steps(OptimalDevice<T>& d, cudaStream_t stream
       d.x.get(), d.y.get(), d.la.get(), d.lo.get(), d.x0.get(), d.y0.get(), d.la0.get(),
       d.lo0.get(), d.xn.get(), d.yn.get(), d.ka.get(), d.ko.get(), d.tx.get(), d.ty.get(),
       d.sa.get(), d.so.get(), d.tau.get(), d.sigma.get(), d.active.get(), d.mu_a.get(),
-      d.mu_o.get(), d.work.get(), n, total, d.chunks);
+      d.mu_o.get(), d.work.get(), n, total);
   HARSANYI_CUDA_LAUNCH_CHECK();
-  term_sums_kernel<<<blocks_for(d.chunks), kThreads, 0, stream>>>(
+  term_sums_kernel<<<blocks_for(d.chunks * optimal_step::kSumLanes), kThreads, 0, stream>>>(
       d.mu_a.get(), d.mu_o.get(), d.work.get(), d.chunks, d.chunk_len, d.part.get());
   HARSANYI_CUDA_LAUNCH_CHECK();
   control_kernel<T><<<blocks_for(samples), kThreads, 0, stream>>>(

@@ -475,7 +475,9 @@ OptimalStats fit_one(const T* v, int n, const OptimalOptions& opt, const Steps<T
     moebius_transform(w.ka.data(), n);
     or_transform(w.ko.data(), n);
     // dual step; fixed-point residual in the step metric; distances from the anchor
-    const auto sums = chunked_sums<3>(len, par, [&](std::size_t i, std::array<double, 3>& acc) {
+    // (the order of these three sums: optimal_element_step.h, lane_tree_sums)
+    const auto sums = optimal_step::lane_tree_sums<3>(len, par, [&](std::size_t i,
+                                                                    optimal_step::LaneAcc<3> acc) {
       const T sa = sigma_scale * st.sa[i], so = sigma_scale * st.so[i];
       const T lan = optimal_step::dual_step(w.la[i], sa, w.ka[i]);
       const T lon = optimal_step::dual_step(w.lo[i], so, w.ko[i]);

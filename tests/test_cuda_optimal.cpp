@@ -32,11 +32,13 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // CPU replay of the kernels' logic
 
-// The dual kernel stores element k's terms at term_slot(k); the chunk-sum kernel's thread c
-// reads slots j·chunks + c for j = 0.. in turn. Together they must visit each chunk's elements
-// in element order, every element exactly once, within the arrays.
-TEST(CudaOptimalIndex, TermSlotsVisitEachChunkInElementOrder) {
-  for (int n : {0, 1, 3, 11, 12, 13, 14})
+// The chunk-sum kernel (term_sums_kernel) runs one warp per global chunk c of chunk_len =
+// sum_chunk_length(n) elements; lane l reads slot c·chunk_len + lane_element(l, m) at its steps
+// m < lane_steps(chunk_len, l), and the dual kernel stores element k at slot k. Together they
+// must read every element of every chunk exactly once, element j of the chunk by lane j % 32,
+// each lane in increasing j, within the chunk's row.
+TEST(CudaOptimalIndex, WarpLanesReadEachChunkElementOnceInOrder) {
+  for (int n = 0; n <= 14; ++n)
     for (std::uint64_t samples : {1u, 3u}) {
       SCOPED_TRACE("n=" + std::to_string(n) + " samples=" + std::to_string(samples));
       const std::uint64_t len = std::uint64_t{1} << n, total = samples * len;
@@ -44,20 +46,85 @@ TEST(CudaOptimalIndex, TermSlotsVisitEachChunkInElementOrder) {
       ASSERT_EQ(len % cl, 0u);
       ASSERT_LE(cl, st::kSumChunk);
       const std::uint64_t chunks = total / cl;
-      std::vector<std::uint64_t> element_of(total, ~std::uint64_t{0});
-      for (std::uint64_t k = 0; k < total; ++k) {
-        const std::uint64_t slot = st::term_slot(k, n, chunks);
-        ASSERT_LT(slot, total);
-        ASSERT_EQ(element_of[slot], ~std::uint64_t{0}) << "two elements share slot " << slot;
-        element_of[slot] = k;
-      }
-      for (std::uint64_t c = 0; c < chunks; ++c)
-        for (std::uint64_t j = 0; j < cl; ++j) {
-          const std::uint64_t k = element_of[j * chunks + c];
-          ASSERT_EQ(k, c * cl + j) << "chunk " << c << " position " << j;
-          ASSERT_EQ(k >> n, (c * cl) >> n) << "a chunk crosses rows";
+      std::vector<int> reads(total, 0);
+      for (std::uint64_t c = 0; c < chunks; ++c) {
+        const std::uint64_t base = c * cl;
+        ASSERT_EQ(base >> n, (base + cl - 1) >> n) << "a chunk crosses rows";
+        for (unsigned l = 0; l < static_cast<unsigned>(st::kSumLanes); ++l) {
+          const std::uint64_t steps = st::lane_steps(cl, l);
+          std::uint64_t prev = 0;
+          for (std::uint64_t m = 0; m < steps; ++m) {
+            const std::uint64_t j = st::lane_element(l, m);
+            ASSERT_LT(j, cl) << "chunk " << c << " lane " << l << " step " << m;
+            ASSERT_EQ(j % st::kSumLanes, l);
+            if (m > 0) {
+              ASSERT_GT(j, prev) << "lane " << l << " out of order";
+            }
+            prev = j;
+            ++reads[base + j];
+          }
+          // the lane's next step would leave the chunk
+          ASSERT_GE(st::lane_element(l, steps), cl);
         }
+      }
+      for (std::uint64_t k = 0; k < total; ++k) ASSERT_EQ(reads[k], 1) << "element " << k;
     }
+}
+
+// Random terms over many magnitudes and both signs, so that a change of the order shows.
+std::vector<double> random_terms(std::size_t count, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  std::uniform_int_distribution<int> e(-30, 30);
+  std::vector<double> t(count);
+  for (auto& x : t) x = std::ldexp(u(rng), e(rng));
+  return t;
+}
+
+// term_sums_kernel and control_kernel replayed on the CPU with a literal warp (32 lanes, and
+// __shfl_down_sync's semantics: lane l reads lane l + off, a lane whose source is outside the
+// warp reads its own value) equal the CPU solver's lane_tree_sums bitwise, rows of every length
+// from 1 (31 idle lanes) to four chunks.
+TEST(CudaOptimalIndex, WarpTreeReplayEqualsCpuSums) {
+  constexpr unsigned kWarp = 32;
+  ASSERT_EQ(st::kSumLanes, static_cast<int>(kWarp));
+  for (int n = 0; n <= 14; ++n) {
+    SCOPED_TRACE("n=" + std::to_string(n));
+    const std::uint64_t samples = 3, len = std::uint64_t{1} << n, total = samples * len;
+    const std::uint64_t cl = st::sum_chunk_length(n), cpr = len / cl, chunks = total / cl;
+    std::vector<double> term[3];
+    for (int k = 0; k < 3; ++k) term[k] = random_terms(total, 100 * n + k);
+    // term_sums_kernel: part[3c + k]
+    std::vector<double> part(3 * chunks);
+    for (std::uint64_t c = 0; c < chunks; ++c)
+      for (int k = 0; k < 3; ++k) {
+        double v[kWarp];
+        for (unsigned l = 0; l < kWarp; ++l) {
+          v[l] = 0.0;
+          for (std::uint64_t m = 0; m < st::lane_steps(cl, l); ++m)
+            v[l] += term[k][c * cl + st::lane_element(l, m)];
+        }
+        for (unsigned off = 16; off > 0; off /= 2) {
+          double shfl[kWarp];  // every lane's __shfl_down_sync(~0u, v, off), read at once
+          for (unsigned l = 0; l < kWarp; ++l) shfl[l] = l + off < kWarp ? v[l + off] : v[l];
+          for (unsigned l = 0; l < kWarp; ++l) v[l] = v[l] + shfl[l];
+        }
+        part[3 * c + k] = v[0];  // lane 0 writes
+      }
+    for (std::uint64_t s = 0; s < samples; ++s) {
+      // control_kernel: the chunks of the sample in chunk order
+      double t[3] = {0.0, 0.0, 0.0};
+      for (std::uint64_t c = 0; c < cpr; ++c)
+        for (int k = 0; k < 3; ++k) t[k] += part[3 * (s * cpr + c) + k];
+      for (bool par : {false, true}) {
+        const auto cpu = st::lane_tree_sums<3>(len, par, [&](std::uint64_t i, st::LaneAcc<3> acc) {
+          for (int k = 0; k < 3; ++k) acc[k] += term[k][s * len + i];
+        });
+        for (int k = 0; k < 3; ++k)
+          EXPECT_EQ(cpu[k], t[k]) << "sample " << s << " sum " << k << " par " << par;
+      }
+    }
+  }
 }
 
 // The restart rule the control kernel and the CPU solver share, on a scripted residual series.

@@ -9,11 +9,13 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <vector>
 
 #include "and_or_solver.h"
 #include "lattice_transforms.h"
 #include "naive_reference.h"
+#include "optimal_element_step.h"
 #include "optimal_solver.h"
 #include "planted_game.h"
 #include "user_error.h"
@@ -302,6 +304,70 @@ TEST(OptimalSolver, BoundIsCertifiedForAnyDualCandidate) {
     }
     EXPECT_LE(optimal_dual_bound(mu.data(), v.data(), n, b, work.data()), exact + 1e-12);
   }
+}
+
+namespace {
+
+// The order of the iteration's three sums (optimal_element_step.h), written out plainly: chunks
+// of L = min(2^n, 4096) elements; in a chunk 32 lanes from 0.0, lane l adding elements
+// l, l+32, ... in order; the lanes combined by acc[l] = acc[l] + acc[l+off] for off = 16..1,
+// l < off; the chunks' acc[0] added in chunk order from 0.0.
+double literal_lane_tree_sum(const std::vector<double>& t, int n) {
+  const std::size_t len = std::size_t{1} << n;
+  const std::size_t L = std::min<std::size_t>(len, 4096);
+  double total = 0.0;
+  for (std::size_t c = 0; c < len / L; ++c) {
+    double acc[32];
+    for (int l = 0; l < 32; ++l) {
+      acc[l] = 0.0;
+      for (std::size_t j = l; j < L; j += 32) acc[l] += t[c * L + j];
+    }
+    for (int off = 16; off >= 1; off /= 2)
+      for (int l = 0; l < off; ++l) acc[l] = acc[l] + acc[l + off];
+    total += acc[0];
+  }
+  return total;
+}
+
+}  // namespace
+
+TEST(OptimalSolver, IterationSumsFollowTheLaneTreeOrder) {
+  bool order_shows = false;  // the data tell this order from the plain sequential one
+  for (int n = 0; n <= 14; ++n) {
+    SCOPED_TRACE("n=" + std::to_string(n));
+    const std::size_t len = std::size_t{1} << n;
+    std::mt19937_64 rng(1000 + n);
+    std::uniform_real_distribution<double> u(-1.0, 1.0);
+    std::uniform_int_distribution<int> e(-40, 40);
+    std::vector<double> t[3];
+    for (int k = 0; k < 3; ++k) {
+      t[k].resize(len);
+      for (auto& x : t[k]) x = std::ldexp(k == 0 ? u(rng) : std::fabs(u(rng)), e(rng));
+    }
+    auto sums = [&](int threads) {
+      omp_set_num_threads(threads);
+      return optimal_step::lane_tree_sums<3>(len, true,
+                                             [&](std::size_t i, optimal_step::LaneAcc<3> acc) {
+                                               for (int k = 0; k < 3; ++k) acc[k] += t[k][i];
+                                             });
+    };
+    const auto one = sums(1), two = sums(2);
+    omp_set_num_threads(2);
+    const auto serial = optimal_step::lane_tree_sums<3>(
+        len, false, [&](std::size_t i, optimal_step::LaneAcc<3> acc) {
+          for (int k = 0; k < 3; ++k) acc[k] += t[k][i];
+        });
+    for (int k = 0; k < 3; ++k) {
+      const double want = literal_lane_tree_sum(t[k], n);
+      EXPECT_EQ(one[k], want) << "sum " << k << ", 1 thread";
+      EXPECT_EQ(two[k], want) << "sum " << k << ", 2 threads";
+      EXPECT_EQ(serial[k], want) << "sum " << k << ", not threaded";
+      double seq = 0.0;
+      for (double x : t[k]) seq += x;
+      order_shows = order_shows || seq != want;
+    }
+  }
+  EXPECT_TRUE(order_shows);
 }
 
 TEST(OptimalSolver, BatchIsThreadIndependentAndEqualsSingleFits) {
