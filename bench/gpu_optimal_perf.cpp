@@ -29,6 +29,7 @@ template <class T>
 struct GpuOptimalState : hb::TypedState, hg::SolverBatch<T> {
   harsanyi::OptimalOptions opt;
   harsanyi::AndOrBatch<T> direct;
+  cu::OptimalTimes times;  // of the last timed GPU call
   explicit GpuOptimalState(const hb::Case& c) : hg::SolverBatch<T>(c) {
     opt.tol = std::stod(c.opt->extra.at("tol"));
     opt.max_iters = static_cast<int>(c.opt->extra_int("max-iters"));
@@ -67,6 +68,9 @@ int main(int argc, char** argv) {
       "timing   : steady_clock around the whole host call (H2D copy, allocation, iterations, "
       "checks, crossovers, D2H copy); `cpu` = fit_and_or_optimal_batch on the refitted samples "
       "with `threads` threads",
+      "split    : t_iter, t_check, t_cross, t_other = the last graph call's time in the device "
+      "iterations, the checks, the host crossovers and the rest (cuda::OptimalTimes: the call "
+      "waits for the device at each check to split exactly); n_cross = crossover attempts",
       "inputs   : planted game (n AND + n OR terms, orders 1..4) + U[-0.5,0.5) noise; qthres "
       "0.04",
       "check    : f64: the refitted samples' I_and, I_or, p, q, loss, bound and iterations "
@@ -80,7 +84,10 @@ int main(int argc, char** argv) {
       {"x_graph", "x", hb::Fmt::fixed, 2, 7},      {"ms/sample", "ms", hb::Fmt::fixed, 3, 10},
       {"samples/s", "1/s", hb::Fmt::fixed, 1, 10}, {"us/iter", "us", hb::Fmt::fixed, 1, 8},
       {"cpu_n", "-", hb::Fmt::integer, 0, 6},      {"cpu_ms/s", "ms", hb::Fmt::fixed, 2, 9},
-      {"speedup", "x", hb::Fmt::fixed, 1, 8},      {"loss", "mean", hb::Fmt::fixed, 3, 10},
+      {"speedup", "x", hb::Fmt::fixed, 1, 8},      {"t_iter", "s", hb::Fmt::fixed, 3, 8},
+      {"t_check", "s", hb::Fmt::fixed, 3, 8},      {"t_cross", "s", hb::Fmt::fixed, 3, 8},
+      {"t_other", "s", hb::Fmt::fixed, 3, 8},      {"n_cross", "-", hb::Fmt::integer, 0, 7},
+      {"loss", "mean", hb::Fmt::fixed, 3, 10},
       {"gap", "max", hb::Fmt::sci, 1, 8},          {"d_loss", "rel", hb::Fmt::sci, 1, 8},
       {"bitwise", "-", hb::Fmt::text, 0, 8},       {"=direct", "-", hb::Fmt::text, 0, 8},
   };
@@ -95,7 +102,9 @@ int main(int argc, char** argv) {
       {"gpu", nullptr,
        [](hb::CaseState& st, int) {
          visit(st, [](auto& s) {
-           cu::fit_and_or_optimal_batch(s.v.data(), s.samples, s.n, s.opt, s.gpu);
+           using T = typename std::decay_t<decltype(s)>::value_type;
+           cu::fit_and_or_optimal_batch<T>(s.v.data(), s.samples, s.n, s.opt, s.gpu, nullptr,
+                                           cu::Launch::Graph, nullptr, &s.times);
          });
        }},
       {"direct", nullptr,
@@ -142,6 +151,11 @@ int main(int argc, char** argv) {
       const double cpu_per_sample = t[2].median / static_cast<double>(s.m);
       row["cpu_ms/s"] = 1e3 * cpu_per_sample;
       row["speedup"] = cpu_per_sample / (t[0].median / samples);
+      row["t_iter"] = s.times.iterate_s;
+      row["t_check"] = s.times.check_s;
+      row["t_cross"] = s.times.crossover_s;
+      row["t_other"] = s.times.other_s;
+      row["n_cross"] = static_cast<long long>(s.times.crossovers);
       row["loss"] = loss_sum / samples;
       row["gap"] = gap;
     });

@@ -163,11 +163,26 @@ enum class Launch {
 /// crossovers (restricted LPs) on the host at the checks. Same semantics as
 /// harsanyi::fit_and_or_optimal_batch (float64 results equal the CPU's bitwise); fills and_,
 /// or_, p, q, loss, trace, bound and iterations. `progress` advances by one per finished sample.
+/// Where the GPU optimal fit's time went (for benchmarks; an optional last argument). With it,
+/// every check first waits for the iterations before it, so the split is exact; without it, the
+/// fit does not wait there.
+struct OptimalTimes {
+  double iterate_s = 0.0;    ///< the batch's iterations on the device (launch to completion)
+  double check_s = 0.0;      ///< the checks: loss and certificate on the device, their copies
+                             ///< and the host's bookkeeping
+  double crossover_s = 0.0;  ///< the crossovers on the host, with their copies
+  double other_s = 0.0;      ///< allocation, uploads, the final outputs and their copies
+  std::int64_t iterations = 0;  ///< iterations of the batch (its longest-running sample)
+  std::int64_t checks = 0;
+  std::int64_t crossovers = 0;  ///< crossover attempts (all samples)
+};
+
 template <class T>
 void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
                               const OptimalOptions& opt, AndOrBatch<T>& out,
                               Progress* progress = nullptr, Launch launch = Launch::Graph,
-                              const DeviceEpilogue<T>* epilogue = nullptr);
+                              const DeviceEpilogue<T>* epilogue = nullptr,
+                              OptimalTimes* times = nullptr);
 
 /// @brief Device bytes the GPU optimal fit needs per sample (19 arrays of 2^n elements, 3 of
 /// 2^n doubles, chunk sums and scalars); the step sizes (4 arrays of 2^n) come once on top.

@@ -59,7 +59,7 @@ void fit_and_or_sgd_batch(const T*, std::size_t, int, const SgdOptions&, AndOrBa
 }
 template <class T>
 void fit_and_or_optimal_batch(const T*, std::size_t, int, const OptimalOptions&, AndOrBatch<T>&,
-                              Progress*, Launch, const DeviceEpilogue<T>*) {
+                              Progress*, Launch, const DeviceEpilogue<T>*, OptimalTimes*) {
   unavailable();
 }
 
@@ -72,7 +72,7 @@ void fit_and_or_optimal_batch(const T*, std::size_t, int, const OptimalOptions&,
                                         const DeviceEpilogue<T>*);                     \
   template void fit_and_or_optimal_batch<T>(const T*, std::size_t, int,                     \
                                             const OptimalOptions&, AndOrBatch<T>&, Progress*,  \
-                                            Launch, const DeviceEpilogue<T>*);
+                                            Launch, const DeviceEpilogue<T>*, OptimalTimes*);
 HARSANYI_INSTANTIATE(float)
 HARSANYI_INSTANTIATE(double)
 #undef HARSANYI_INSTANTIATE

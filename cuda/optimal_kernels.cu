@@ -25,6 +25,7 @@
 //   (check iterations: loss of the feasible form of (xn, yn), certificate from (ka, ko))
 //   update:  restart to the new point, or the reflected Halpern step towards the anchor
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -622,8 +623,19 @@ std::size_t optimal_device_bytes_per_sample(int n, std::size_t element_size) {
 template <class T>
 void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
                               const OptimalOptions& opt, AndOrBatch<T>& out, Progress* progress,
-                              Launch launch, const DeviceEpilogue<T>* epilogue) {
+                              Launch launch, const DeviceEpilogue<T>* epilogue,
+                              OptimalTimes* times) {
   optimal_detail::check_options(opt);
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point t_begin = Clock::now();
+  Clock::time_point t_mark = t_begin;
+  auto lap = [&] {  // seconds since the previous lap
+    const Clock::time_point now = Clock::now();
+    const double s = std::chrono::duration<double>(now - t_mark).count();
+    t_mark = now;
+    return s;
+  };
+  if (times) *times = OptimalTimes{};
   if (n < 0 || n > kMaxDevicePlayers)
     throw std::invalid_argument("optimal (GPU): n = " + std::to_string(n) + " out of range");
   const int tl = optimal_trace_length(opt);
@@ -740,6 +752,12 @@ void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
     iteration.run([&] { iteration_steps(d, stream); });
     const bool trace_point = tl > 0 && it % opt.trace_every == 0;
     if (it % opt.check_every == 0 || trace_point || it == opt.max_iters) {
+      if (times) {  // the iterations since the previous check, to completion
+        if (t_mark == t_begin) lap();  // the set-up before the first iteration is `other`
+        HARSANYI_CUDA_CHECK(cudaStreamSynchronize(stream));
+        times->iterate_s += lap();
+        ++times->checks;
+      }
       // Loss and certificate of every active sample at the new point.
       evaluate(d, d.xn.get(), d.yn.get(), stream);
       certify(d, stream);
@@ -773,6 +791,10 @@ void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
       HARSANYI_CUDA_LAUNCH_CHECK();
 
       // Crossover attempts on the host, from the point's q, I_and and I_or.
+      if (times && !attempt.empty()) {
+        times->check_s += lap();
+        times->crossovers += static_cast<std::int64_t>(attempt.size());
+      }
       if (!attempt.empty()) {
         const std::size_t m = attempt.size();
         host_rows.resize(3 * m * len);
@@ -824,6 +846,10 @@ void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
             upload(d.p.get() + row, host_pq.data() + 2 * j * len, len, stream);
             upload(d.q.get() + row, host_pq.data() + (2 * j + 1) * len, len, stream);
           }
+        if (times) {
+          HARSANYI_CUDA_CHECK(cudaStreamSynchronize(stream));
+          times->crossover_s += lap();
+        }
       }
       for (std::uint64_t s = 0; s < samples; ++s) {
         if (!h_active[s]) continue;
@@ -833,6 +859,7 @@ void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
       upload(d.active.get(), h_active.data(), samples, stream);
       // host_pq and h_active must outlive their copies; the next check reuses them.
       HARSANYI_CUDA_CHECK(cudaStreamSynchronize(stream));
+      if (times) times->check_s += lap();
       if (remaining == 0) break;
     }
     update.run([&] { update_step(d, stream); });
@@ -859,12 +886,17 @@ void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
         out.trace[s * tl + t] = out.loss[s];
     if (h_active[s] && progress) progress->advance(1);
   }
+  if (times) {
+    times->iterations = it;
+    times->other_s = std::max(0.0, std::chrono::duration<double>(Clock::now() - t_begin).count() -
+                                       times->iterate_s - times->check_s - times->crossover_s);
+  }
 }
 
 #define HARSANYI_INSTANTIATE(T)                                                             \
   template void fit_and_or_optimal_batch<T>(const T*, std::size_t, int, const OptimalOptions&, \
                                             AndOrBatch<T>&, Progress*, Launch,       \
-                                            const DeviceEpilogue<T>*);
+                                            const DeviceEpilogue<T>*, OptimalTimes*);
 HARSANYI_INSTANTIATE(float)
 HARSANYI_INSTANTIATE(double)
 #undef HARSANYI_INSTANTIATE

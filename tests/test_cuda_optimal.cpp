@@ -274,6 +274,35 @@ TEST(CudaOptimal, GraphEqualsDirectLaunches) {
   }
 }
 
+// The time split (cuda::OptimalTimes) makes the fit wait at each check but changes nothing it
+// computes; its counts are the batch's.
+TEST(CudaOptimal, TimeSplitLeavesTheFitUnchanged) {
+  REQUIRE_GPU();
+  harsanyi::OptimalOptions opt = test_options();
+  opt.max_iters = 700;
+  opt.trace_every = 0;  // checks only every check_every iterations and at the last
+  const int n = 9;
+  const std::size_t samples = 4;
+  const std::vector<double> v = games<double>(n, samples, 77);
+  harsanyi::AndOrBatch<double> plain, split;
+  cu::OptimalTimes times;
+  times.checks = -5;  // overwritten
+  cu::fit_and_or_optimal_batch(v.data(), samples, n, opt, plain);
+  cu::fit_and_or_optimal_batch<double>(v.data(), samples, n, opt, split, nullptr,
+                                       cu::Launch::Graph, nullptr, &times);
+  harsanyi::testing::expect_same_outputs(plain, split);
+  std::int64_t most = 0;
+  for (std::size_t s = 0; s < samples; ++s)
+    most = std::max<std::int64_t>(most, split.iterations[s]);
+  EXPECT_EQ(times.iterations, most);
+  EXPECT_EQ(times.checks, (most + opt.check_every - 1) / opt.check_every);
+  EXPECT_GT(times.iterate_s, 0.0);
+  EXPECT_GT(times.check_s, 0.0);
+  EXPECT_GE(times.crossover_s, 0.0);
+  EXPECT_GE(times.other_s, 0.0);
+  EXPECT_GE(times.crossovers, 0);
+}
+
 TEST(CudaOptimal, ReferenceCaseReachesTheLpOptimum) {
   REQUIRE_GPU();
   std::ifstream in(std::string(HARSANYI_TEST_DATA) + "/sgd_n8_s1.json");

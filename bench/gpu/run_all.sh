@@ -277,11 +277,6 @@ else
   # a study's batch: 40 samples (20 train + 20 test) per epoch, n = 8..12
   bench "gpu_sgd_s40_${TAG}_${DAY}" "$B/gpu_sgd_perf" -b 8 -e 12 -s 40 --iters 20000 -n 3 -w 1 \
     --cpu-n 2
-  # the optimal solver: a large batch, and a study's batch of 40 samples, against the CPU
-  bench "gpu_optimal_${TAG}_${DAY}" "$B/gpu_optimal_perf" -b 8 -e 12 -s 1024 -n 3 -w 1 \
-    -t "$(nproc)"
-  bench "gpu_optimal_s40_${TAG}_${DAY}" "$B/gpu_optimal_perf" -b 8 -e 12 -s 40 -n 3 -w 1 \
-    -t "$(nproc)" --cpu-n 40
   # masked forward on the GPU against plain batched inference (target: overhead <= 11 %, i.e.
   # >= 90 % of the plain throughput), at the default chunk and at a large one
   bench "gpu_masked_forward_${TAG}_${DAY}" "$B/masked_forward_perf" -b 9 -e 16 -n 11 -w 2 -t 1 \
@@ -291,6 +286,13 @@ else
   # small n with 16 samples packed into each forward (what a study does): chunks of 8192 rows
   bench "gpu_masked_forward_packed_${TAG}_${DAY}" "$B/masked_forward_perf" -b 9 -e 12 -n 11 \
     -w 2 -t 1 -s 16 --device cuda --batch 8192
+  # the optimal solver against the CPU (all cores) on the same samples: a study's batch of 40 at
+  # n = 8..10 (the first H100 run took over 3 minutes for one row of 1024 samples at n = 8), then
+  # 128 samples at n = 12 and 14; each capped at 200 s so that the steps after it still run
+  bench "gpu_optimal_s40_${TAG}_${DAY}" timeout -k 5 200 "$B/gpu_optimal_perf" -b 8 -e 10 \
+    -s 40 -n 1 -w 0 -t "$(nproc)" --cpu-n 40
+  bench "gpu_optimal_${TAG}_${DAY}" timeout -k 5 200 "$B/gpu_optimal_perf" -b 12 -e 14 -i 2 \
+    -s 128 -n 1 -w 0 -t "$(nproc)" --cpu-n 16
   # CPU reference tables of the same machine, for the README's comparison
   bench "cpu_moebius_${TAG}_${DAY}" "$B/moebius_perf" -b 20 -e 26 -i 2 -t "$(nproc)" -n 5
 fi
@@ -332,10 +334,12 @@ if [[ $STUDY == 1 ]] && part study; then
   if [[ -d $BUILD/study_cuda.h5.ckpt ]]; then
     cp -r "$BUILD/study_cuda.h5.ckpt" "$BUILD/study_cpu_same.h5.ckpt"
     study_run cpu_same cpu --resume
-    # the same models analysed with the optimal solver, on the GPU and on the CPU
+    # the same models analysed with the optimal solver, on the GPU (forced: auto keeps it on
+    # the CPU at n = 9) and on the CPU, epochs 0..1 (the first H100 run analysed 1 sample/s)
     for dev in cuda cpu; do
       cp -r "$BUILD/study_cuda.h5.ckpt" "$BUILD/study_optimal_$dev.h5.ckpt"
-      study_run "optimal_$dev" "$dev" --resume --set 'interactions.solver="optimal"'
+      study_run "optimal_$dev" "$dev" --resume --until-epoch 1 \
+        --set 'interactions.solver="optimal"' --set runtime.solver_device="$dev"
     done
   fi
   cat "$REPORT/study_times.txt"
