@@ -1,8 +1,9 @@
-// The host API of cuda_backend.h for builds without nvcc: no device is ever usable, so callers
-// take the CPU path; the device functions throw if called anyway.
+// The host API of cuda_backend.h and order_metrics.h for builds without nvcc: no device is ever
+// usable, so callers take the CPU path; the device functions throw if called anyway.
 #include <stdexcept>
 
 #include "cuda_backend.h"
+#include "order_metrics.h"
 
 namespace harsanyi::cuda {
 namespace {
@@ -62,6 +63,11 @@ void fit_and_or_optimal_batch(const T*, std::size_t, int, const OptimalOptions&,
                               Progress*, Launch, const DeviceEpilogue<T>*, OptimalTimes*) {
   unavailable();
 }
+template <class T>
+void order_metrics_batch(T*, T*, const T*, std::size_t, int, double, ThresholdReference, bool,
+                         OrderRows&, Stream) {
+  unavailable();
+}
 
 #define HARSANYI_INSTANTIATE(T)                                                             \
   template void lattice_transform<T>(LatticeOp, T*, int, std::size_t, Stream, LatticePasses); \
@@ -72,7 +78,9 @@ void fit_and_or_optimal_batch(const T*, std::size_t, int, const OptimalOptions&,
                                         const DeviceEpilogue<T>*);                     \
   template void fit_and_or_optimal_batch<T>(const T*, std::size_t, int,                     \
                                             const OptimalOptions&, AndOrBatch<T>&, Progress*,  \
-                                            Launch, const DeviceEpilogue<T>*, OptimalTimes*);
+                                            Launch, const DeviceEpilogue<T>*, OptimalTimes*); \
+  template void order_metrics_batch<T>(T*, T*, const T*, std::size_t, int, double,           \
+                                       ThresholdReference, bool, OrderRows&, Stream);
 HARSANYI_INSTANTIATE(float)
 HARSANYI_INSTANTIATE(double)
 #undef HARSANYI_INSTANTIATE
