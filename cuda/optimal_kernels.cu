@@ -747,13 +747,13 @@ void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
   HARSANYI_CUDA_CHECK(cudaMemsetAsync(d.iteration.get(), 0, sizeof(std::int64_t), stream));
   const bool graphs = launch == Launch::Graph;
   Replayed iteration(graphs, stream), update(graphs, stream);
+  if (times) lap();  // the set-up so far counts as `other`
   while (remaining > 0 && it < opt.max_iters) {
     ++it;
     iteration.run([&] { iteration_steps(d, stream); });
     const bool trace_point = tl > 0 && it % opt.trace_every == 0;
     if (it % opt.check_every == 0 || trace_point || it == opt.max_iters) {
       if (times) {  // the iterations since the previous check, to completion
-        if (t_mark == t_begin) lap();  // the set-up before the first iteration is `other`
         HARSANYI_CUDA_CHECK(cudaStreamSynchronize(stream));
         times->iterate_s += lap();
         ++times->checks;
@@ -791,11 +791,11 @@ void fit_and_or_optimal_batch(const T* values, std::size_t samples, int n,
       HARSANYI_CUDA_LAUNCH_CHECK();
 
       // Crossover attempts on the host, from the point's q, I_and and I_or.
-      if (times && !attempt.empty()) {
-        times->check_s += lap();
-        times->crossovers += static_cast<std::int64_t>(attempt.size());
-      }
       if (!attempt.empty()) {
+        if (times) {
+          times->check_s += lap();
+          times->crossovers += static_cast<std::int64_t>(attempt.size());
+        }
         const std::size_t m = attempt.size();
         host_rows.resize(3 * m * len);
         for (std::size_t j = 0; j < m; ++j) {

@@ -443,8 +443,8 @@ RunSummary run_study(const RunOptions& options, const mpi::Communicator& world) 
     const bool auto_gpu = cfg.runtime.device != "cpu" &&
                           (cfg.interactions.solver != "optimal" ||
                            n >= StudyConfig::kGpuOptimalMinPlayers);
-    c.solver_gpu = and_or && all_gpu && solver_device != "cpu" &&
-                   (solver_device == "cuda" || auto_gpu);
+    c.solver_gpu = and_or && all_gpu && (solver_device == "cuda" ||
+                                          (solver_device == "auto" && auto_gpu));
   }
 
   // Memory: the values and interactions of every sample of an epoch, plus the solver's work.
